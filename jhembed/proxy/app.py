@@ -1,0 +1,658 @@
+"""``jupyter-embedproxy``: run one web app as a JupyterHub user's server.
+
+    jupyter-embedproxy [options] -- CMD ARGS...
+
+Every option is a trait of :class:`EmbedProxy`, settable on the command line,
+in ``jupyter_embedproxy_config.py``, or (for the listen address and prefix)
+from the environment JupyterHub gives a single-user server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+from urllib.parse import urlparse
+
+from jupyter_core.application import JupyterApp
+from tornado import httpserver, web
+from traitlets import (
+    Bool,
+    Dict,
+    Float,
+    Int,
+    List,
+    Unicode,
+    Union,
+    default,
+    validate,
+)
+from traitlets.config import Application
+
+from .._version import __version__
+from . import headers as _headers
+from .child import ChildProcess, ChildStartError
+from .forward import Forwarder, make_handlers
+
+
+class ConfigError(Exception):
+    """A problem with the proxy's options: printed as one line, exit code 2."""
+
+
+def _env_url():
+    url = os.environ.get("JUPYTERHUB_SERVICE_URL", "")
+    return urlparse(url) if url else None
+
+
+class EmbedProxy(JupyterApp):
+    """The single-user proxy: supervises one app and forwards HTTP/websockets to it."""
+
+    name = "jupyter-embedproxy"
+    version = __version__
+    description = """Run a web app as a JupyterHub user's server.
+
+    jupyter-embedproxy starts CMD (after ``--``), waits until it answers HTTP,
+    and forwards HTTP and websocket traffic to it, applying a header policy
+    that makes it embeddable in an iframe of a chosen host site.
+    Placeholders in CMD: {port} (a free port for the app), {base_url} (the
+    server's URL prefix, with a trailing slash), {unix_socket} (a socket path,
+    when the app listens on a Unix socket).
+    """
+    examples = """
+    jupyter-embedproxy --no-authentication --port 8888 -- python -m http.server {port}
+    jupyter-embedproxy -- voila --port={port} --no-browser --Voila.base_url={base_url} app.ipynb
+    """
+
+    # JupyterApp options we do not use
+    config_file_name = Unicode("jupyter_embedproxy_config", help="Name of the config file to load.")
+
+    # ---- listening ---------------------------------------------------------
+
+    address = Unicode(
+        help="""The address the proxy listens on.
+
+        Default: the host of ``$JUPYTERHUB_SERVICE_URL`` if set, else ``127.0.0.1``.
+        Example: ``c.EmbedProxy.address = "0.0.0.0"`` (CLI: ``--address``, ``--ip``).
+        """,
+    ).tag(config=True)
+
+    @default("address")
+    def _default_address(self):
+        url = _env_url()
+        if url and url.hostname:
+            return url.hostname
+        return "127.0.0.1"
+
+    port = Int(
+        help="""The port the proxy listens on.
+
+        Default: the port of ``$JUPYTERHUB_SERVICE_URL`` if set, else 8888.
+        Example: ``c.EmbedProxy.port = 8888`` (CLI: ``--port``).
+        """,
+    ).tag(config=True)
+
+    @default("port")
+    def _default_port(self):
+        url = _env_url()
+        if url:
+            if url.port:
+                return url.port
+            return 443 if url.scheme == "https" else 80
+        return 8888
+
+    base_url = Unicode(
+        help="""URL prefix the proxy serves, e.g. ``/user/alice/``.
+
+        Default: ``$JUPYTERHUB_SERVICE_PREFIX``, else ``/``. Always normalised
+        to start and end with ``/``. Requests outside the prefix get a 404.
+        Example: ``c.EmbedProxy.base_url = "/user/alice/"`` (CLI: ``--base-url``).
+        """,
+    ).tag(config=True)
+
+    @default("base_url")
+    def _default_base_url(self):
+        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
+
+    @validate("base_url")
+    def _validate_base_url(self, proposal):
+        value = proposal["value"] or "/"
+        if not value.startswith("/"):
+            value = "/" + value
+        if not value.endswith("/"):
+            value += "/"
+        return value
+
+    absolute_url = Bool(
+        False,
+        help="""Forward the full path, prefix included, to the app.
+
+        By default the prefix is stripped (the app sees ``/``), like
+        ``jupyter standaloneproxy``. Set this when the app is started with
+        ``{base_url}`` and serves under the prefix itself (Jupyter servers,
+        Voila with ``--Voila.base_url``). CLI: ``--absolute-url``.
+        """,
+    ).tag(config=True)
+
+    no_authentication = Bool(
+        False,
+        help="""Serve without Hub login: anyone who reaches the port gets the app.
+
+        Only for local testing or when something in front does the
+        authentication. CLI: ``--no-authentication``.
+        """,
+    ).tag(config=True)
+
+    # ---- the child app -------------------------------------------------------
+
+    command = List(
+        Unicode(),
+        help="""The app's command line, given after ``--`` on the command line.
+
+        Placeholders ``{port}``, ``{base_url}`` and ``{unix_socket}`` are
+        replaced in each argument. Example:
+        ``c.EmbedProxy.command = ["voila", "--port={port}", "--no-browser"]``.
+        """,
+    ).tag(config=True)
+
+    app_name = Unicode(
+        help="""Name of the app shown in status pages and logs.
+
+        Default: the program name of the command (e.g. ``voila``).
+        CLI: ``--app-name``.
+        """,
+    ).tag(config=True)
+
+    @default("app_name")
+    def _default_app_name(self):
+        if self.command:
+            return os.path.basename(self.command[0])
+        return "app"
+
+    server_port = Int(
+        0,
+        help="""Port the app listens on, substituted for ``{port}``.
+
+        0 (default) picks a free port on 127.0.0.1.
+        CLI: ``--server-port`` (``--destport`` as in jhsingle-native-proxy).
+        """,
+    ).tag(config=True)
+
+    unix_socket = Union(
+        [Bool(), Unicode()],
+        default_value=False,
+        help="""Connect to the app over a Unix socket instead of TCP.
+
+        True: a socket in a new private temporary directory; a string: that
+        path. The path is substituted for ``{unix_socket}``. Enabled
+        automatically when the command contains ``{unix_socket}``.
+        CLI: ``--unix-socket``.
+        """,
+    ).tag(config=True)
+
+    environment = Dict(
+        Unicode(),
+        help="""Extra environment variables for the app (placeholders are expanded).
+
+        Example: ``c.EmbedProxy.environment = {"BOKEH_ALLOW_WS_ORIGIN": "*"}``
+        (CLI: ``--environment KEY=VALUE``, repeatable).
+        """,
+    ).tag(config=True)
+
+    timeout = Float(
+        30.0,
+        help="""Seconds to wait for the app to answer on ``ready_check_path``.
+
+        If the app is not ready in time, or exits before, the proxy exits
+        non-zero with the app's last output lines in its log.
+        CLI: ``--timeout`` (``--ready-timeout`` as in jhsingle-native-proxy).
+        """,
+    ).tag(config=True)
+
+    ready_check_path = Unicode(
+        "/",
+        help="""Path polled until the app answers with any status below 500.
+
+        Relative to the app (the prefix is added when ``absolute_url`` is set).
+        CLI: ``--ready-check-path``.
+        """,
+    ).tag(config=True)
+
+    @validate("ready_check_path")
+    def _validate_ready_path(self, proposal):
+        value = proposal["value"] or "/"
+        if not value.startswith("/"):
+            value = "/" + value
+        return value
+
+    max_restarts = Int(
+        5,
+        help="""How many times to restart the app after it crashes once ready.
+
+        Restarts wait with exponential backoff (0.5 s doubling to 30 s); the
+        count resets after the app has stayed up for 60 s. When exhausted,
+        the proxy exits non-zero so the Hub sees the server stopped.
+        0 disables restarts. CLI: ``--max-restarts``.
+        """,
+    ).tag(config=True)
+
+    stop_timeout = Float(
+        5.0,
+        help="""Seconds between SIGTERM and SIGKILL when stopping the app.
+
+        CLI: ``--stop-timeout``.
+        """,
+    ).tag(config=True)
+
+    # ---- forwarding ------------------------------------------------------------
+
+    request_timeout = Float(
+        300.0,
+        help="""Seconds to wait for the app to send (more of) a response.
+
+        A request the app does not answer in time gets a 504. Applies between
+        reads, so long downloads and event streams are fine as long as data
+        flows. CLI: ``--request-timeout``.
+        """,
+    ).tag(config=True)
+
+    request_headers_override = Dict(
+        Unicode(),
+        help="""Headers set (replacing any sent by the client) on every request to the app.
+
+        CLI: ``--request-headers-override NAME=VALUE`` (repeatable).
+        """,
+    ).tag(config=True)
+
+    websocket_max_message_size = Int(
+        None,
+        allow_none=True,
+        help="""Largest websocket message accepted in either direction, in bytes.
+
+        Default: tornado's 10 MiB. CLI: ``--websocket-max-message-size``.
+        """,
+    ).tag(config=True)
+
+    max_body_size = Int(
+        0,
+        help="""Largest request body accepted, in bytes; 0 (default) means no limit.
+
+        Bodies are streamed to the app, never held in memory.
+        CLI: ``--max-body-size``.
+        """,
+    ).tag(config=True)
+
+    activity_interval = Int(
+        300,
+        help="""Seconds between activity notifications to the Hub; 0 disables them.
+
+        CLI: ``--activity-interval``.
+        """,
+    ).tag(config=True)
+
+    # ---- header policy -----------------------------------------------------------
+
+    frame_ancestors = List(
+        Unicode(),
+        default_value=["'self'"],
+        help="""Origins allowed to show this server in an iframe (CSP ``frame-ancestors``).
+
+        Each item is ``'self'``, ``'none'``, a scheme such as ``https:``, or an
+        origin such as ``https://app.example.com`` or ``https://*.example.com``.
+        The app's own ``frame-ancestors`` is replaced by exactly this value;
+        its other CSP directives are kept. When another origin is allowed,
+        ``X-Frame-Options`` is dropped and the app's cookies get
+        ``SameSite=None; Secure`` so they work inside the cross-site iframe.
+        Example: ``c.EmbedProxy.frame_ancestors = ["'self'", "https://host.example.com"]``
+        (CLI: ``--frame-ancestors ORIGIN``, repeatable).
+        """,
+    ).tag(config=True)
+
+    @validate("frame_ancestors")
+    def _validate_frame_ancestors(self, proposal):
+        return _headers.validate_frame_ancestors(proposal["value"], "EmbedProxy.frame_ancestors")
+
+    cors_origins = List(
+        Unicode(),
+        help="""Origins allowed to call this server with CORS (credentials included).
+
+        The proxy owns CORS: it answers preflights itself (204 for these
+        origins, 403 for others) and replaces any ``Access-Control-*`` headers
+        of the app. Each item is an origin like ``https://host.example.com``.
+        Example: ``c.EmbedProxy.cors_origins = ["https://host.example.com"]``
+        (CLI: ``--cors-origins ORIGIN``, repeatable).
+        """,
+    ).tag(config=True)
+
+    @validate("cors_origins")
+    def _validate_cors_origins(self, proposal):
+        return _headers.validate_cors_origins(proposal["value"], "EmbedProxy.cors_origins")
+
+    extra_headers = Dict(
+        Unicode(),
+        help="""Headers added to every response (replacing the app's value).
+
+        Example: ``c.EmbedProxy.extra_headers = {"Permissions-Policy": "camera=()"}``
+        (CLI: ``--extra-headers NAME=VALUE``, repeatable).
+        """,
+    ).tag(config=True)
+
+    @validate("extra_headers")
+    def _validate_extra_headers(self, proposal):
+        return _headers.validate_extra_headers(proposal["value"], "EmbedProxy.extra_headers")
+
+    cookie_samesite = Unicode(
+        "",
+        help="""``SameSite`` attribute forced on cookies the app sets.
+
+        ``""`` (default): ``None`` when ``frame_ancestors`` allows another
+        origin, else leave the app's cookies alone. ``"None"`` also adds
+        ``Secure``. One of ``""``, ``"None"``, ``"Lax"``, ``"Strict"``.
+        CLI: ``--cookie-samesite``.
+        """,
+    ).tag(config=True)
+
+    @validate("cookie_samesite")
+    def _validate_samesite(self, proposal):
+        value = proposal["value"]
+        allowed = {"": "", "none": "None", "lax": "Lax", "strict": "Strict"}
+        if value.lower() not in allowed:
+            raise ConfigError(
+                f"EmbedProxy.cookie_samesite must be one of '', None, Lax, Strict, not {value!r}"
+            )
+        return allowed[value.lower()]
+
+    cookie_partitioned = Bool(
+        False,
+        help="""Add ``Partitioned`` (CHIPS) to the app's cookies when they are ``SameSite=None``.
+
+        Lets them work in browsers that block third-party cookies, scoped to
+        the host site. CLI: ``--cookie-partitioned``.
+        """,
+    ).tag(config=True)
+
+    # ---- CLI ----------------------------------------------------------------------
+
+    aliases = {
+        "log-level": "Application.log_level",
+        "config": "JupyterApp.config_file",
+        "address": "EmbedProxy.address",
+        "ip": "EmbedProxy.address",
+        "port": "EmbedProxy.port",
+        "base-url": "EmbedProxy.base_url",
+        "app-name": "EmbedProxy.app_name",
+        "server-port": "EmbedProxy.server_port",
+        "destport": "EmbedProxy.server_port",
+        "unix-socket": "EmbedProxy.unix_socket",
+        "environment": "EmbedProxy.environment",
+        "timeout": "EmbedProxy.timeout",
+        "ready-timeout": "EmbedProxy.timeout",
+        "ready-check-path": "EmbedProxy.ready_check_path",
+        "max-restarts": "EmbedProxy.max_restarts",
+        "stop-timeout": "EmbedProxy.stop_timeout",
+        "request-timeout": "EmbedProxy.request_timeout",
+        "request-headers-override": "EmbedProxy.request_headers_override",
+        "websocket-max-message-size": "EmbedProxy.websocket_max_message_size",
+        "max-body-size": "EmbedProxy.max_body_size",
+        "activity-interval": "EmbedProxy.activity_interval",
+        "frame-ancestors": "EmbedProxy.frame_ancestors",
+        "cors-origins": "EmbedProxy.cors_origins",
+        "extra-headers": "EmbedProxy.extra_headers",
+        "cookie-samesite": "EmbedProxy.cookie_samesite",
+    }
+
+    flags = {
+        "debug": (
+            {"Application": {"log_level": logging.DEBUG}},
+            "Set log level to DEBUG.",
+        ),
+        "generate-config": (
+            {"JupyterApp": {"generate_config": True}},
+            "Write a default jupyter_embedproxy_config.py and exit.",
+        ),
+        "y": (
+            {"JupyterApp": {"answer_yes": True}},
+            "Answer yes to any questions (e.g. overwriting the config file).",
+        ),
+        "absolute-url": (
+            {"EmbedProxy": {"absolute_url": True}},
+            "Forward the full path, prefix included, to the app.",
+        ),
+        "no-authentication": (
+            {"EmbedProxy": {"no_authentication": True}},
+            "Serve without Hub login (anyone who reaches the port gets the app).",
+        ),
+        "cookie-partitioned": (
+            {"EmbedProxy": {"cookie_partitioned": True}},
+            "Add Partitioned to the app's SameSite=None cookies.",
+        ),
+    }
+
+    # filled in start()
+    child = None
+    forwarder = None
+    http_server = None
+
+    def _log_format_default(self):
+        return "%(color)s[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s]%(end_color)s %(message)s"
+
+    def _log_datefmt_default(self):
+        return "%Y-%m-%d %H:%M:%S"
+
+    @property
+    def cross_origin_framing(self):
+        return _headers.allows_cross_origin(self.frame_ancestors)
+
+    def initialize(self, argv=None):
+        super().initialize(argv)
+        if self.generate_config:
+            return
+        if self.extra_args:
+            self.command = list(self.extra_args)
+        self._check_config()
+
+    def _check_config(self):
+        if not self.command:
+            raise ConfigError(
+                "no command given: put the app's command after --, "
+                "e.g. jupyter-embedproxy --no-authentication -- python -m http.server {port}"
+            )
+        program = self.command[0]
+        if shutil.which(program) is None:
+            raise ConfigError(
+                f"command not found: {program!r} (is it installed and on PATH={os.environ.get('PATH', '')}?)"
+            )
+        if not self.no_authentication and not os.environ.get("JUPYTERHUB_API_TOKEN"):
+            raise ConfigError(
+                "no JupyterHub environment (JUPYTERHUB_API_TOKEN is not set): run this as a "
+                "JupyterHub spawner's command, or pass --no-authentication to serve without login"
+            )
+        if not (0 <= self.port < 65536):
+            raise ConfigError(f"EmbedProxy.port must be between 0 and 65535, not {self.port}")
+        if not (0 <= self.server_port < 65536):
+            raise ConfigError(
+                f"EmbedProxy.server_port must be between 0 and 65535, not {self.server_port}"
+            )
+        if self.timeout <= 0:
+            raise ConfigError(f"EmbedProxy.timeout must be positive, not {self.timeout}")
+
+    def make_child(self):
+        return ChildProcess(
+            command=self.command,
+            environment=self.environment,
+            base_url=self.base_url,
+            port=self.server_port,
+            unix_socket=self.unix_socket,
+            ready_path=(
+                self.base_url.rstrip("/") + self.ready_check_path
+                if self.absolute_url
+                else self.ready_check_path
+            ),
+            timeout=self.timeout,
+            max_restarts=self.max_restarts,
+            stop_timeout=self.stop_timeout,
+            app_name=self.app_name,
+            log=self.log,
+        )
+
+    def make_forwarder(self, child):
+        policy = _headers.HeaderPolicy(
+            frame_ancestors=self.frame_ancestors,
+            cors_origins=self.cors_origins,
+            extra_headers=self.extra_headers,
+            cookie_samesite=self.cookie_samesite,
+            cookie_partitioned=self.cookie_partitioned,
+            base_url=self.base_url,
+            rewrite_cookie_path=not self.absolute_url,
+        )
+        return Forwarder(
+            child=child,
+            policy=policy,
+            base_url=self.base_url,
+            absolute_url=self.absolute_url,
+            request_timeout=self.request_timeout,
+            request_headers_override=self.request_headers_override,
+            websocket_max_message_size=self.websocket_max_message_size,
+            log=self.log,
+        )
+
+    def make_web_app(self, forwarder):
+        settings = dict(
+            log_function=forwarder.log_request,
+            compress_response=False,
+            xsrf_cookies=False,
+            websocket_max_message_size=self.websocket_max_message_size or 10 * 1024 * 1024,
+            websocket_ping_interval=None,
+            forwarder=forwarder,
+            embedproxy=self,
+        )
+        return web.Application(make_handlers(forwarder, self.base_url), **settings)
+
+    def _listen(self, app):
+        server = httpserver.HTTPServer(
+            app,
+            xheaders=False,
+            max_body_size=self.max_body_size or (1 << 62),
+            chunk_size=256 * 1024,
+            idle_connection_timeout=3600,
+            decompress_request=False,
+        )
+        try:
+            sockets = _bind_sockets(self.port, self.address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"port {self.port} on {self.address} is already in use: "
+                    "stop what uses it or pick another with --port"
+                ) from None
+            raise ConfigError(f"cannot listen on {self.address}:{self.port}: {e.strerror}") from None
+        server.add_sockets(sockets)
+        return server
+
+    async def _run(self):
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        self._stop_signal = None
+
+        def _on_signal(signum):
+            self._stop_signal = signum
+            stop.set()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, _on_signal, signum)
+
+        self.child = self.make_child()
+        self.forwarder = self.make_forwarder(self.child)
+        web_app = self.make_web_app(self.forwarder)
+        self.http_server = self._listen(web_app)
+        if self.no_authentication:
+            self.log.warning(
+                "Authentication is off (--no-authentication): anyone who can reach "
+                "%s:%s gets the app",
+                self.address,
+                self.port,
+            )
+        self.log.info(
+            "jupyter-embedproxy %s listening on http://%s:%s%s, starting %s",
+            __version__,
+            self.address,
+            self.port,
+            self.base_url,
+            self.app_name,
+        )
+        exit_code = 0
+        child_task = asyncio.ensure_future(self.child.run())
+        stop_task = asyncio.ensure_future(stop.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {child_task, stop_task}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if child_task in done:
+                exc = child_task.exception()
+                if exc is not None:
+                    if isinstance(exc, ChildStartError):
+                        self.log.error("%s", exc)
+                    else:
+                        self.log.error("app supervision failed", exc_info=exc)
+                    exit_code = 1
+            else:
+                self.log.info("Received %s, stopping", signal.Signals(self._stop_signal).name)
+        finally:
+            stop_task.cancel()
+            self.http_server.stop()
+            await self.forwarder.close()
+            await self.child.stop()
+            if not child_task.done():
+                child_task.cancel()
+                try:
+                    await child_task
+                except (asyncio.CancelledError, Exception):
+                    pass
+            await self.http_server.close_all_connections()
+        return exit_code
+
+    def start(self):
+        if self.generate_config:
+            return super().start()
+        return asyncio.run(self._run())
+
+
+def _bind_sockets(port, address):
+    from tornado.netutil import bind_sockets
+
+    family = socket.AF_UNSPEC
+    if address in ("", "*"):
+        address = None
+    return bind_sockets(port, address, family=family, backlog=1024, reuse_port=False)
+
+
+def main(argv=None):
+    """Console-script entry point; returns the process exit code."""
+    app = EmbedProxy()
+    try:
+        app.initialize(argv)
+        code = app.start()
+    except ConfigError as e:
+        print(f"jupyter-embedproxy: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # a TraitError from a @validate, bad CLI values
+        from traitlets import TraitError
+
+        if isinstance(e, TraitError):
+            print(f"jupyter-embedproxy: error: {e}", file=sys.stderr)
+            return 2
+        raise
+    return code or 0
+
+
+# keep traitlets' Application name for launch_instance users
+launch_instance = EmbedProxy.launch_instance
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+__all__ = ["EmbedProxy", "main", "Application"]
