@@ -37,7 +37,7 @@ from traitlets.config import Application
 from .._version import __version__
 from . import headers as _headers
 from .child import ChildProcess, ChildStartError
-from .forward import Forwarder, make_handlers
+from .forward import Forwarder, NotFoundHandler, make_handlers
 
 
 class ConfigError(Exception):
@@ -438,7 +438,7 @@ class EmbedProxy(JupyterApp):
     http_server = None
 
     def _log_format_default(self):
-        return "%(color)s[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s]%(end_color)s %(message)s"
+        return "[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s] %(message)s"
 
     def _log_datefmt_default(self):
         return "%Y-%m-%d %H:%M:%S"
@@ -481,6 +481,12 @@ class EmbedProxy(JupyterApp):
             raise ConfigError(f"EmbedProxy.timeout must be positive, not {self.timeout}")
 
     def make_child(self):
+        try:
+            return self._make_child()
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+
+    def _make_child(self):
         return ChildProcess(
             command=self.command,
             environment=self.environment,
@@ -529,6 +535,7 @@ class EmbedProxy(JupyterApp):
             websocket_ping_interval=None,
             forwarder=forwarder,
             embedproxy=self,
+            default_handler_class=NotFoundHandler,
         )
         return web.Application(make_handlers(forwarder, self.base_url), **settings)
 

@@ -1,0 +1,1 @@
+"""The single-user proxy behind ``jupyter-embedproxy``."""

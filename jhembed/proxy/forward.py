@@ -1,0 +1,692 @@
+"""Streaming HTTP and websocket forwarding from the proxy to the app.
+
+Request and response bodies stream both ways with flow control: a slow
+reader on one side slows the writer on the other, and no body is ever held
+whole in memory. Upstream connections are pooled and kept alive (aiohttp).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from urllib.parse import unquote, urlsplit
+
+import aiohttp
+from tornado import httputil, iostream, web, websocket
+from tornado.routing import Matcher, PathMatches, Rule
+from yarl import URL
+
+from . import child as _child
+from .pages import send_page
+
+# headers that belong to one connection (RFC 9110 7.6.1), never forwarded
+_HOP_BY_HOP = frozenset(
+    h.lower()
+    for h in (
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Connection",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "TE",
+        "Trailer",
+        "Trailers",
+        "Transfer-Encoding",
+        "Upgrade",
+    )
+)
+# the websocket handshake is made again to the app
+_WS_HANDSHAKE = frozenset(
+    (
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+        "sec-websocket-protocol",
+        "sec-websocket-accept",
+    )
+)
+_SMALL_BODY = 64 * 1024
+_QUEUE_CHUNKS = 4
+_SECRET_QUERY = re.compile(r"((?:^|[?&;])(?:token|access_token|_xsrf|code|state)=)[^&;]*", re.I)
+_DOT_SEGMENT = re.compile(r"(^|/)\.\.?(/|$)")
+
+METHODS = (
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "PATCH",
+    "DELETE",
+    "OPTIONS",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "REPORT",
+    "SEARCH",
+)
+
+
+def scrub_uri(uri):
+    """``uri`` with the values of secret query parameters replaced."""
+    return _SECRET_QUERY.sub(r"\1[secret]", uri)
+
+
+def _has_dot_segments(path):
+    if "." not in path and "%" not in path:
+        return False
+    decoded = unquote(unquote(path))
+    return bool(_DOT_SEGMENT.search(decoded.replace("\\", "/")))
+
+
+def _connection_tokens(headers):
+    tokens = set()
+    for value in headers.get_list("Connection") if hasattr(headers, "get_list") else headers.getall(
+        "Connection", []
+    ):
+        tokens.update(t.strip().lower() for t in value.split(","))
+    return tokens
+
+
+class Forwarder:
+    """Everything the handlers share: the app, the policy, the upstream pool."""
+
+    def __init__(
+        self,
+        *,
+        child,
+        policy,
+        base_url="/",
+        absolute_url=False,
+        request_timeout=300.0,
+        request_headers_override=None,
+        websocket_max_message_size=None,
+        log,
+    ):
+        self.child = child
+        self.policy = policy
+        self.base_url = base_url
+        self.strip_prefix = not absolute_url and base_url != "/"
+        self.prefix_len = len(base_url) - 1  # keep the slash after the prefix
+        self.request_timeout = request_timeout
+        self.request_headers_override = dict(request_headers_override or {})
+        self.ws_max_size = websocket_max_message_size or 10 * 1024 * 1024
+        self.log = log
+        # hooks filled by the Hub integration: an authenticator with
+        # ``async authenticate(handler) -> user model | None`` and an activity
+        # tracker with ``touch()``; None means off
+        self.auth = None
+        self.activity = None
+        self._session = None
+        if child.unix_socket:
+            self.upstream_base = "http://localhost"
+            self.upstream_hosts = ()
+        else:
+            self.upstream_base = f"http://{child.host}:{child.port}"
+            self.upstream_hosts = (f"{child.host}:{child.port}", f"localhost:{child.port}")
+
+    @property
+    def session(self):
+        if self._session is None:
+            if self.child.unix_socket:
+                connector = aiohttp.UnixConnector(path=self.child.unix_socket, limit=0)
+            else:
+                connector = aiohttp.TCPConnector(
+                    limit=0, keepalive_timeout=60, ttl_dns_cache=None, use_dns_cache=False
+                )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                auto_decompress=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=10, sock_read=self.request_timeout
+                ),
+                read_bufsize=256 * 1024,
+                max_line_size=64 * 1024,
+                max_field_size=64 * 1024,
+            )
+        return self._session
+
+    async def close(self):
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def touch(self):
+        if self.activity is not None:
+            self.activity.touch()
+
+    # -- request helpers ---------------------------------------------------------
+
+    def upstream_path(self, uri):
+        """Path and query to request from the app, given the client's raw URI."""
+        if self.strip_prefix:
+            return uri[self.prefix_len :]
+        return uri
+
+    def upstream_url(self, uri, scheme="http"):
+        base = self.upstream_base if scheme == "http" else "ws" + self.upstream_base[4:]
+        return URL(base + self.upstream_path(uri), encoded=True)
+
+    def request_headers(self, request, *, websocket_handshake=False):
+        """Headers for the app: the client's, minus hop-by-hop, plus X-Forwarded-*."""
+        src = request.headers
+        drop = _HOP_BY_HOP | _connection_tokens(src)
+        if websocket_handshake:
+            drop = drop | _WS_HANDSHAKE
+        headers = []
+        for name, value in src.get_all():
+            low = name.lower()
+            if low in drop or low == "expect":
+                continue
+            if low.startswith("x-forwarded-") and low in ("x-forwarded-prefix",):
+                continue
+            headers.append((name, value))
+        forwarded_for = src.get("X-Forwarded-For")
+        remote = request.remote_ip or ""
+        fwd = [
+            ("X-Forwarded-For", f"{forwarded_for}, {remote}" if forwarded_for else remote),
+        ]
+        if "X-Forwarded-Proto" not in src:
+            fwd.append(("X-Forwarded-Proto", request.protocol))
+        if "X-Forwarded-Host" not in src and "Host" in src:
+            fwd.append(("X-Forwarded-Host", src["Host"]))
+        if self.strip_prefix:
+            fwd.append(("X-Forwarded-Prefix", self.base_url.rstrip("/")))
+        headers = [h for h in headers if h[0].lower() != "x-forwarded-for"] + fwd
+        if self.auth is not None:
+            headers = self.auth.filter_request_headers(headers)
+        if self.request_headers_override:
+            override = {k.lower() for k in self.request_headers_override}
+            headers = [h for h in headers if h[0].lower() not in override]
+            headers.extend(self.request_headers_override.items())
+        return headers
+
+    def rewrite_location(self, location):
+        """Keep redirects from the app inside the server's prefix."""
+        parts = urlsplit(location)
+        if parts.scheme in ("http", "https", "ws", "wss") and parts.netloc in self.upstream_hosts:
+            location = location.split(parts.netloc, 1)[1] or "/"
+            parts = urlsplit(location)
+            if not self.strip_prefix:
+                return location
+        if self.strip_prefix and not parts.scheme and not parts.netloc and location.startswith("/"):
+            return self.base_url.rstrip("/") + location
+        return location
+
+    # -- answers while the app is not serving -----------------------------------------
+
+    def send_unavailable(self, handler):
+        """Answer for a request that arrives while the app is not ready."""
+        child = self.child
+        if child.state == _child.STARTING:
+            send_page(
+                handler,
+                503,
+                f"{child.app_name} is starting",
+                "This page reloads by itself when the app is ready.",
+                refresh=1,
+                headers={"Retry-After": "1"},
+            )
+        else:
+            code = child.exit_code
+            send_page(
+                handler,
+                502,
+                f"{child.app_name} is not running",
+                f"The app {child.app_name} exited with code {code}"
+                + (
+                    "; it is being restarted. This page reloads by itself."
+                    if child.state == _child.RESTARTING
+                    else "."
+                ),
+                refresh=2 if child.state == _child.RESTARTING else None,
+                headers={"Retry-After": "2"},
+            )
+
+    def log_request(self, handler):
+        status = handler.get_status()
+        if status < 400:
+            if not self.log.isEnabledFor(10):  # DEBUG
+                return
+            log = self.log.debug
+        elif status < 500:
+            log = self.log.warning
+        else:
+            log = self.log.error
+        request = handler.request
+        log(
+            "%d %s %s (%s) %.2fms",
+            status,
+            request.method,
+            scrub_uri(request.uri),
+            request.remote_ip,
+            1000.0 * request.request_time(),
+        )
+
+
+class _OwnHeaders:
+    """Responses the proxy makes itself: no Server header, the server's framing policy."""
+
+    def set_default_headers(self):
+        self.clear_header("Server")
+        self.settings["forwarder"].policy.apply_own(self, self.request.headers.get("Origin"))
+
+
+class _ProxyMixin(_OwnHeaders):
+    """Checks shared by the HTTP and websocket handlers."""
+
+    forwarder: Forwarder
+
+    def initialize(self, forwarder):
+        self.forwarder = forwarder
+        self.policy = forwarder.policy
+
+    def write_error(self, status_code, **kwargs):
+        reason = self._reason
+        send_page(self, status_code, f"{status_code} {reason}", "The proxy could not answer this request.")
+
+    async def _check_request(self):
+        """Path, auth and app state; returns False when a response was sent."""
+        fw = self.forwarder
+        if _has_dot_segments(self.request.path):
+            send_page(self, 400, "Bad request", "Paths with '.' or '..' segments are refused.")
+            return False
+        if fw.auth is not None:
+            user = await fw.auth.authenticate(self)
+            if user is None or self._finished:
+                return False
+            self.current_user = user
+        if fw.child.state != _child.READY:
+            fw.send_unavailable(self)
+            return False
+        return True
+
+    def _send_upstream_error(self, exc):
+        fw = self.forwarder
+        name = fw.child.app_name
+        if isinstance(exc, asyncio.TimeoutError):
+            send_page(
+                self,
+                504,
+                "Gateway timeout",
+                f"{name} did not answer within {fw.request_timeout:g}s.",
+            )
+        elif fw.child.state != _child.READY:
+            fw.send_unavailable(self)
+        else:
+            send_page(self, 502, "Bad gateway", f"Could not reach {name}: {type(exc).__name__}.")
+
+
+@web.stream_request_body
+class ProxyHandler(_ProxyMixin, web.RequestHandler):
+    """Forwards one HTTP request, streaming both bodies."""
+
+    SUPPORTED_METHODS = METHODS
+
+    _queue = None
+    _upstream = None
+    _body_open = False
+
+    def compute_etag(self):
+        return None
+
+    async def prepare(self):
+        request = self.request
+        policy = self.policy
+        if (
+            request.method == "OPTIONS"
+            and "Access-Control-Request-Method" in request.headers
+            and "Origin" in request.headers
+        ):
+            status, headers = policy.preflight(
+                request.headers["Origin"],
+                request.headers["Access-Control-Request-Method"],
+                request.headers.get("Access-Control-Request-Headers"),
+            )
+            if status == 403:
+                send_page(self, 403, "Forbidden", "This origin may not call this server (CORS).")
+            else:
+                self.set_status(status)
+                for name, value in headers.items():
+                    self.set_header(name, value)
+                self.finish()
+            return
+        if not await self._check_request():
+            return
+        self.forwarder.touch()
+        headers = request.headers
+        if "Content-Length" in headers or "Transfer-Encoding" in headers:
+            if headers.get("Content-Length", "") != "0":
+                self._queue = asyncio.Queue(_QUEUE_CHUNKS)
+                self._body_open = True
+                self._start_upstream(self._body())
+        else:
+            pass  # no body: the request starts in _forward
+
+    def _start_upstream(self, data):
+        fw = self.forwarder
+        self._upstream = asyncio.ensure_future(
+            fw.session.request(
+                self.request.method,
+                fw.upstream_url(self.request.uri),
+                headers=fw.request_headers(self.request),
+                data=data,
+                allow_redirects=False,
+                compress=None,
+            )
+        )
+
+    async def _body(self):
+        queue = self._queue
+        while True:
+            chunk = await queue.get()
+            if chunk is None:
+                return
+            yield chunk
+
+    def data_received(self, chunk):
+        if not self._body_open:
+            return None
+        queue = self._queue
+        if not queue.full():
+            queue.put_nowait(chunk)
+            return None
+        return self._put_slow(chunk)
+
+    async def _put_slow(self, chunk):
+        queue = self._queue
+        upstream = self._upstream
+        put = asyncio.ensure_future(queue.put(chunk))
+        done, _ = await asyncio.wait({put, upstream}, return_when=asyncio.FIRST_COMPLETED)
+        if put in done:
+            return
+        put.cancel()
+        if upstream.cancelled() or upstream.exception() is not None:
+            self._body_open = False  # the app is gone: drop the rest of the body
+            return
+        # the app answered before reading the whole body: keep feeding it while
+        # its connection lives
+        response = upstream.result()
+        while self._body_open:
+            try:
+                await asyncio.wait_for(queue.put(chunk), 1.0)
+                return
+            except asyncio.TimeoutError:
+                if response.connection is None or response.closed:
+                    self._body_open = False
+
+    def on_connection_close(self):
+        if self._upstream is not None and not self._upstream.done():
+            self._upstream.cancel()
+        self._body_open = False
+
+    async def _forward(self, *args):
+        if self._finished:
+            return
+        if self._queue is not None:
+            self._body_open = False
+            if self._queue.full():
+                asyncio.ensure_future(self._queue.put(None))
+            else:
+                self._queue.put_nowait(None)
+        elif self._upstream is None:
+            self._start_upstream(None)
+        try:
+            response = await self._upstream
+        except asyncio.CancelledError:
+            return  # the client went away
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+            self.forwarder.log.warning(
+                "%s %s: app request failed: %s",
+                self.request.method,
+                self.request.path,
+                type(e).__name__,
+            )
+            self._send_upstream_error(e)
+            return
+        try:
+            await self._relay(response)
+        finally:
+            response.release() if response.content.at_eof() else response.close()
+
+    async def _relay(self, response):
+        fw = self.forwarder
+        status = response.status
+        self.set_status(status, response.reason or None)
+        self._headers = httputil.HTTPHeaders()
+        drop = _HOP_BY_HOP | _connection_tokens(response.headers)
+        no_body = status in (204, 304) or 100 <= status < 200 or self.request.method == "HEAD"
+        if status in (204, 304) or 100 <= status < 200:
+            drop = drop | {"content-length"}
+        upstream_headers = [
+            (name, value) for name, value in response.headers.items() if name.lower() not in drop
+        ]
+        location = response.headers.get("Location")
+        if location is not None:
+            new = fw.rewrite_location(location)
+            if new != location:
+                upstream_headers = [
+                    (n, new if n.lower() == "location" else v) for n, v in upstream_headers
+                ]
+        self.policy.apply(self, _Pairs(upstream_headers), self.request.headers.get("Origin"))
+        if no_body:
+            if self.request.method == "HEAD" and response.content_length is not None:
+                self.set_header("Content-Length", response.content_length)
+            await self.finish()
+            return
+        length = response.content_length
+        content = response.content
+        try:
+            if length is not None and length <= _SMALL_BODY:
+                self.write(await content.read())
+            else:
+                if length is None:
+                    await self.flush()  # headers now: event streams start at once
+                async for chunk in content.iter_any():
+                    self.write(chunk)
+                    await self.flush()
+                    fw.touch()
+            await self.finish()
+        except iostream.StreamClosedError:
+            pass  # the client went away; the finally above drops the app's connection
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            # the app failed mid-body: cut the client's connection so it sees an error
+            fw.log.warning(
+                "%s %s: app response broke off: %s",
+                self.request.method,
+                self.request.path,
+                type(e).__name__,
+            )
+            self.request.connection.close()
+
+
+for _method in METHODS:
+    setattr(ProxyHandler, _method.lower(), ProxyHandler._forward)
+
+
+class _Pairs:
+    """A list of (name, value) pairs with the ``items()`` the policy expects."""
+
+    __slots__ = ("_pairs",)
+
+    def __init__(self, pairs):
+        self._pairs = pairs
+
+    def items(self):
+        return self._pairs
+
+
+class WebSocketProxyHandler(_ProxyMixin, websocket.WebSocketHandler):
+    """Forwards a websocket: handshake to the app first, then messages both ways."""
+
+    upstream = None
+    _pump = None
+
+    def check_origin(self, origin):
+        return self.policy.websocket_origin_allowed(origin, self.request.headers.get("Host"))
+
+    def get_compression_options(self):
+        return None
+
+    async def get(self, *args, **kwargs):
+        request = self.request
+        origin = request.headers.get("Origin")
+        if origin and not self.check_origin(origin):
+            send_page(self, 403, "Forbidden", "Cross-origin websocket refused.")
+            return
+        if not await self._check_request():
+            return
+        fw = self.forwarder
+        protocols = [
+            p.strip()
+            for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+            if p.strip()
+        ]
+        try:
+            self.upstream = await fw.session.ws_connect(
+                fw.upstream_url(request.uri, scheme="ws"),
+                headers=fw.request_headers(request, websocket_handshake=True),
+                protocols=protocols,
+                max_msg_size=fw.ws_max_size,
+                autoclose=True,
+                autoping=True,
+                compress=0,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10),
+            )
+        except aiohttp.WSServerHandshakeError as e:
+            # the app refused the upgrade: pass its status on
+            send_page(self, e.status if e.status >= 400 else 502, "Websocket refused", e.message)
+            return
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+            self._send_upstream_error(e)
+            return
+        fw.touch()
+        await super().get(*args, **kwargs)
+        if self.ws_connection is None and self.upstream is not None:
+            await self.upstream.close()
+
+    def select_subprotocol(self, subprotocols):
+        return self.upstream.protocol if self.upstream is not None else None
+
+    def open(self, *args, **kwargs):
+        self._pump = asyncio.ensure_future(self._pump_upstream())
+
+    async def _pump_upstream(self):
+        upstream = self.upstream
+        fw = self.forwarder
+        code, reason = 1000, ""
+        try:
+            while True:
+                msg = await upstream.receive()
+                kind = msg.type
+                if kind is aiohttp.WSMsgType.TEXT:
+                    await self.write_message(msg.data)
+                elif kind is aiohttp.WSMsgType.BINARY:
+                    await self.write_message(msg.data, binary=True)
+                elif kind is aiohttp.WSMsgType.PING:
+                    self.ping(msg.data)
+                elif kind is aiohttp.WSMsgType.PONG:
+                    continue
+                elif kind is aiohttp.WSMsgType.CLOSE:
+                    code, reason = msg.data or 1000, msg.extra or ""
+                    break
+                elif kind is aiohttp.WSMsgType.ERROR:
+                    exc = msg.data
+                    code = getattr(exc, "code", 1011) or 1011
+                    reason = "message too big" if code == 1009 else "app connection error"
+                    break
+                else:  # CLOSING, CLOSED
+                    code = upstream.close_code or 1000
+                    break
+                fw.touch()
+        except (websocket.WebSocketClosedError, iostream.StreamClosedError):
+            return
+        except asyncio.CancelledError:
+            return
+        if code in (1005, 1006, 1015):
+            code = 1011 if code == 1006 else 1000
+        self.close(code, reason)
+
+    async def on_message(self, message):
+        upstream = self.upstream
+        if upstream is None or upstream.closed:
+            return
+        self.forwarder.touch()
+        try:
+            if isinstance(message, bytes):
+                await upstream.send_bytes(message)
+            else:
+                await upstream.send_str(message)
+        except (aiohttp.ClientError, ConnectionError, RuntimeError):
+            self.close(1011, "app connection lost")
+
+    def on_ping(self, data):
+        if self.upstream is not None and not self.upstream.closed:
+            asyncio.ensure_future(self._safe(self.upstream.ping(data)))
+
+    @staticmethod
+    async def _safe(coro):
+        try:
+            await coro
+        except Exception:
+            pass
+
+    def on_close(self):
+        upstream = self.upstream
+        if upstream is not None and not upstream.closed:
+            code = self.close_code
+            if code is None or code in (1005, 1006, 1015):
+                code = 1000
+            reason = (self.close_reason or "").encode("utf-8")
+            asyncio.ensure_future(self._safe(upstream.close(code=code, message=reason)))
+        # the pump ends by itself when the app closes; cancel it if it is still waiting
+        if self._pump is not None and not self._pump.done():
+            asyncio.get_running_loop().call_later(10, self._pump.cancel)
+
+
+class AddSlashHandler(_OwnHeaders, web.RequestHandler):
+    def get(self):
+        uri = self.request.uri
+        path, sep, query = uri.partition("?")
+        self.redirect(path + "/" + sep + query)
+
+    head = get
+
+
+class NotFoundHandler(_OwnHeaders, web.RequestHandler):
+    def prepare(self):
+        base_url = self.settings["forwarder"].base_url
+        send_page(self, 404, "Not found", f"This server only answers under {base_url}.")
+
+
+class _WebSocketMatcher(Matcher):
+    """Matches websocket upgrade requests under the prefix."""
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+
+    def match(self, request):
+        if request.path.startswith(self.prefix) and (
+            request.headers.get("Upgrade", "").lower() == "websocket"
+        ):
+            return {}
+        return None
+
+
+def make_handlers(forwarder, base_url, extra=()):
+    """Tornado rules for the proxy; ``extra`` (e.g. the OAuth callback) go first."""
+    kwargs = {"forwarder": forwarder}
+    rules = [Rule(_WebSocketMatcher(base_url), WebSocketProxyHandler, kwargs)]
+    if base_url != "/":
+        rules.append(Rule(PathMatches(re.escape(base_url.rstrip("/"))), AddSlashHandler))
+    rules.extend(extra)
+    rules.append(Rule(PathMatches(re.escape(base_url) + ".*"), ProxyHandler, kwargs))
+    return rules
+
+
+__all__ = ["Forwarder", "make_handlers", "scrub_uri"]

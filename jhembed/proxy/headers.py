@@ -1,0 +1,281 @@
+"""Per-server header policy: CSP ``frame-ancestors``, ``X-Frame-Options``, CORS, cookies.
+
+The proxy applies one :class:`HeaderPolicy` to every response of the app, so
+the app can be embedded in an iframe of the chosen host sites and nothing
+else, whatever the app itself sends.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from traitlets import TraitError
+
+_KEYWORDS = {"'self'", "'none'"}
+_SCHEME_SOURCE = re.compile(r"^[a-z][a-z0-9+.-]*:$")
+_HOST = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+# what the proxy owns for CORS; the app's values are replaced
+_CORS_RESPONSE_HEADERS = (
+    "Access-Control-Allow-Origin",
+    "Access-Control-Allow-Credentials",
+    "Access-Control-Allow-Methods",
+    "Access-Control-Allow-Headers",
+    "Access-Control-Expose-Headers",
+    "Access-Control-Max-Age",
+)
+
+
+def _check_origin(value, trait, *, wildcard_host):
+    """Return the normalised origin ``scheme://host[:port]`` or raise TraitError."""
+    parts = urlsplit(value)
+    host = parts.hostname or ""
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    ok = (
+        parts.scheme in ("http", "https")
+        and host
+        and port != -1
+        and not parts.username
+        and not parts.password
+        and parts.path in ("", "/")
+        and not parts.query
+        and not parts.fragment
+        and (_HOST.match(host) or _is_ip(host))
+        and (wildcard_host or not host.startswith("*."))
+    )
+    if not ok:
+        example = "https://host.example.com"
+        raise TraitError(
+            f"{trait}: {value!r} is not a valid origin; use scheme://host[:port] such as {example!r}"
+        )
+    netloc = host if port is None else f"{host}:{port}"
+    if ":" in host:  # IPv6
+        netloc = f"[{host}]" if port is None else f"[{host}]:{port}"
+    return f"{parts.scheme}://{netloc}"
+
+
+def _is_ip(host):
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def validate_frame_ancestors(values, trait="EmbedProxy.frame_ancestors"):
+    """Normalise a ``frame_ancestors`` list; raise TraitError naming ``trait``.
+
+    Entries may also be given space-separated in one string, as in a CSP.
+    """
+    items = []
+    for value in values:
+        items.extend(value.split())
+    if not items:
+        raise TraitError(f"{trait} is empty; use [\"'none'\"] to forbid all framing")
+    result = []
+    for item in items:
+        low = item.lower()
+        if low in ("self", "none"):
+            raise TraitError(f"{trait}: write {item!r} with single quotes: \"'{low}'\"")
+        if low in _KEYWORDS:
+            result.append(low)
+        elif _SCHEME_SOURCE.match(low):
+            result.append(low)
+        else:
+            result.append(_check_origin(item, trait, wildcard_host=True))
+    if "'none'" in result and len(result) > 1:
+        raise TraitError(f"{trait}: \"'none'\" cannot be combined with other sources")
+    return list(dict.fromkeys(result))
+
+
+def validate_cors_origins(values, trait="EmbedProxy.cors_origins"):
+    """Normalise a ``cors_origins`` list; raise TraitError naming ``trait``."""
+    result = []
+    for value in values:
+        for item in value.split():
+            result.append(_check_origin(item, trait, wildcard_host=False))
+    return list(dict.fromkeys(result))
+
+
+def validate_extra_headers(headers, trait="EmbedProxy.extra_headers"):
+    for name, value in headers.items():
+        if not _HEADER_NAME.match(name):
+            raise TraitError(f"{trait}: {name!r} is not a valid header name")
+        if _BAD_VALUE.search(value):
+            raise TraitError(f"{trait}[{name!r}]: control characters are not allowed in values")
+    return headers
+
+
+def allows_cross_origin(frame_ancestors):
+    """True when ``frame_ancestors`` lets a page of another origin frame us."""
+    return any(item not in _KEYWORDS for item in frame_ancestors)
+
+
+def _strip_directive(policy, name):
+    kept = []
+    for directive in policy.split(";"):
+        directive = directive.strip()
+        if not directive:
+            continue
+        if directive.split(None, 1)[0].lower() == name:
+            continue
+        kept.append(directive)
+    return "; ".join(kept)
+
+
+class HeaderPolicy:
+    """Rewrites the app's response headers; computed once, applied per response."""
+
+    def __init__(
+        self,
+        *,
+        frame_ancestors=("'self'",),
+        cors_origins=(),
+        extra_headers=None,
+        cookie_samesite="",
+        cookie_partitioned=False,
+        base_url="/",
+        rewrite_cookie_path=True,
+    ):
+        self.frame_ancestors = list(frame_ancestors)
+        self.cross_origin = allows_cross_origin(self.frame_ancestors)
+        self.frame_ancestors_directive = "frame-ancestors " + " ".join(self.frame_ancestors)
+        self.cors_origins = frozenset(cors_origins)
+        self.extra_headers = dict(extra_headers or {})
+        if not cookie_samesite and self.cross_origin:
+            cookie_samesite = "None"
+        self.cookie_samesite = cookie_samesite
+        self.cookie_partitioned = cookie_partitioned and cookie_samesite == "None"
+        self.base_url = base_url
+        self.rewrite_cookie_path = rewrite_cookie_path and base_url != "/"
+        self.rewrites_cookies = bool(self.cookie_samesite) or self.rewrite_cookie_path
+        # allowed origins for websocket Origin checks: cors origins + framing origins
+        self.ws_origins = frozenset(
+            list(self.cors_origins) + [o for o in self.frame_ancestors if "://" in o and "*" not in o]
+        )
+
+    # -- CSP / XFO -------------------------------------------------------------
+
+    def content_security_policy(self, app_values):
+        """The CSP header values to send, given the app's (possibly several)."""
+        out = []
+        for value in app_values:
+            # a header may carry several policies separated by commas
+            for policy in value.split(","):
+                policy = _strip_directive(policy, "frame-ancestors")
+                if policy:
+                    out.append(policy)
+        if out:
+            out[0] = out[0] + "; " + self.frame_ancestors_directive
+        else:
+            out.append(self.frame_ancestors_directive)
+        return out
+
+    def keep_x_frame_options(self):
+        return not self.cross_origin
+
+    # -- cookies -----------------------------------------------------------------
+
+    def rewrite_set_cookie(self, value):
+        """Rewrite one ``Set-Cookie`` value from the app."""
+        parts = [p.strip() for p in value.split(";")]
+        head, attrs = parts[0], [p for p in parts[1:] if p]
+        out = []
+        has_path = False
+        for attr in attrs:
+            name = attr.split("=", 1)[0].strip().lower()
+            if name == "path":
+                has_path = True
+                if self.rewrite_cookie_path:
+                    path = attr.split("=", 1)[1].strip() if "=" in attr else "/"
+                    attr = "Path=" + self.base_url.rstrip("/") + (path if path.startswith("/") else "/" + path)
+            elif self.cookie_samesite and name in ("samesite", "secure", "partitioned"):
+                continue
+            out.append(attr)
+        if not has_path and self.rewrite_cookie_path:
+            out.append("Path=" + self.base_url)
+        if self.cookie_samesite:
+            out.append("SameSite=" + self.cookie_samesite)
+            if self.cookie_samesite == "None":
+                out.append("Secure")
+                if self.cookie_partitioned:
+                    out.append("Partitioned")
+        return "; ".join([head] + out)
+
+    # -- CORS ----------------------------------------------------------------------
+
+    def cors_headers(self, origin):
+        """Headers for a response to a request from ``origin`` (empty if not allowed)."""
+        if origin and origin in self.cors_origins:
+            return {
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Credentials": "true",
+            }
+        return {}
+
+    def preflight(self, origin, method, request_headers):
+        """Status and headers for a CORS preflight request."""
+        if not origin or origin not in self.cors_origins:
+            return 403, {}
+        headers = self.cors_headers(origin)
+        headers["Access-Control-Allow-Methods"] = method or "GET"
+        if request_headers:
+            headers["Access-Control-Allow-Headers"] = request_headers
+        headers["Access-Control-Max-Age"] = "600"
+        headers["Vary"] = "Origin"
+        return 204, headers
+
+    def websocket_origin_allowed(self, origin, host):
+        """Same-origin websockets, plus the configured CORS and framing origins."""
+        if not origin:
+            # non-browser clients send no Origin
+            return True
+        parsed = urlsplit(origin)
+        if parsed.netloc.lower() == (host or "").lower():
+            return True
+        return origin.lower() in self.ws_origins
+
+    # -- all together ------------------------------------------------------------------
+
+    def apply(self, handler, upstream_headers, origin):
+        """Copy ``upstream_headers`` (a multidict) onto tornado ``handler``, rewritten."""
+        csp = []
+        for name, value in upstream_headers.items():
+            low = name.lower()
+            if low == "content-security-policy":
+                csp.append(value)
+                continue
+            if low == "x-frame-options":
+                if self.keep_x_frame_options():
+                    handler.add_header(name, value)
+                continue
+            if low == "set-cookie" and self.rewrites_cookies:
+                handler.add_header(name, self.rewrite_set_cookie(value))
+                continue
+            if low.startswith("access-control-") and name.title() in _CORS_RESPONSE_HEADERS:
+                continue
+            handler.add_header(name, value)
+        for value in self.content_security_policy(csp):
+            handler.add_header("Content-Security-Policy", value)
+        for name, value in self.cors_headers(origin).items():
+            handler.set_header(name, value)
+        if self.cors_origins:
+            handler.add_header("Vary", "Origin")
+        for name, value in self.extra_headers.items():
+            handler.set_header(name, value)
+
+    def apply_own(self, handler, origin=None):
+        """Headers for responses the proxy makes itself (status pages, redirects)."""
+        handler.set_header("Content-Security-Policy", self.frame_ancestors_directive)
+        for name, value in self.cors_headers(origin).items():
+            handler.set_header(name, value)
+        for name, value in self.extra_headers.items():
+            handler.set_header(name, value)

@@ -1,0 +1,43 @@
+"""Small HTML pages the proxy answers with itself (starting, app down, not found)."""
+
+from __future__ import annotations
+
+from html import escape
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">{refresh}
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:40em;margin:4em auto;padding:0 1em;color:#222}}
+h1{{font-size:1.4em}}pre{{background:#f4f4f4;padding:.5em;overflow:auto}}</style>
+</head><body><h1>{title}</h1>{body}</body></html>
+"""
+
+
+def page(title, message, *, refresh=None, detail=None):
+    """An HTML page; every argument is escaped."""
+    body = f"<p>{escape(message)}</p>"
+    if detail:
+        body += f"<pre>{escape(detail)}</pre>"
+    refresh_tag = f'\n<meta http-equiv="refresh" content="{int(refresh)}">' if refresh else ""
+    return _TEMPLATE.format(title=escape(title), body=body, refresh=refresh_tag)
+
+
+def wants_html(handler):
+    accept = handler.request.headers.get("Accept", "")
+    return "text/html" in accept
+
+
+def send_page(handler, status, title, message, *, refresh=None, detail=None, headers=None):
+    """Finish ``handler`` with ``status`` and a page (HTML for browsers, text for others)."""
+    handler.clear()
+    handler.set_status(status)
+    for name, value in (headers or {}).items():
+        handler.set_header(name, value)
+    handler.set_header("Cache-Control", "no-store")
+    if wants_html(handler):
+        handler.set_header("Content-Type", "text/html; charset=utf-8")
+        handler.finish(page(title, message, refresh=refresh, detail=detail))
+    else:
+        handler.set_header("Content-Type", "text/plain; charset=utf-8")
+        handler.finish(f"{title}: {message}\n")
