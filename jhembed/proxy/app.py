@@ -19,7 +19,7 @@ import socket
 import sys
 from urllib.parse import urlparse
 
-from jupyter_core.application import JupyterApp
+from jupyter_core.application import JupyterApp, NoStart
 from tornado import httpserver, web
 from traitlets import (
     Bool,
@@ -447,7 +447,21 @@ class EmbedProxy(JupyterApp):
     def cross_origin_framing(self):
         return _headers.allows_cross_origin(self.frame_ancestors)
 
+    def _check_options(self, argv):
+        """Refuse unknown options with one line, before traitlets' generic parser sees them."""
+        known = set(self.aliases) | set(self.flags) | {"help", "help-all", "version", "h"}
+        for arg in argv:
+            if arg == "--":
+                break
+            if not arg.startswith("-") or arg == "-":
+                continue
+            name = arg.lstrip("-").split("=", 1)[0]
+            if name in known or "." in name:
+                continue
+            raise ConfigError(f"unknown option {arg.split('=', 1)[0]!r} (see jupyter-embedproxy --help-all)")
+
     def initialize(self, argv=None):
+        self._check_options(sys.argv[1:] if argv is None else argv)
         super().initialize(argv)
         if self.generate_config:
             return
@@ -625,7 +639,16 @@ class EmbedProxy(JupyterApp):
     def start(self):
         if self.generate_config:
             return super().start()
-        return asyncio.run(self._run())
+        return _run_loop(self._run())
+
+
+def _run_loop(coro):
+    """Run ``coro`` on uvloop when installed (much less overhead per request), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 def _bind_sockets(port, address):
@@ -643,6 +666,8 @@ def main(argv=None):
     try:
         app.initialize(argv)
         code = app.start()
+    except NoStart:
+        return 0  # --generate-config and the like: done, nothing to run
     except ConfigError as e:
         print(f"jupyter-embedproxy: error: {e}", file=sys.stderr)
         return 2

@@ -115,6 +115,8 @@ class Forwarder:
         self.request_headers_override = dict(request_headers_override or {})
         self.ws_max_size = websocket_max_message_size or 10 * 1024 * 1024
         self.log = log
+        # whether any handler shows DEBUG: checked once, not per request
+        self.log_debug = any(h.level <= 10 for h in log.handlers) and log.isEnabledFor(10)
         # hooks filled by the Hub integration: an authenticator with
         # ``async authenticate(handler) -> user model | None`` and an activity
         # tracker with ``touch()``; None means off
@@ -251,7 +253,7 @@ class Forwarder:
     def log_request(self, handler):
         status = handler.get_status()
         if status < 400:
-            if not self.log.isEnabledFor(10):  # DEBUG
+            if not self.log_debug:
                 return
             log = self.log.debug
         elif status < 500:
