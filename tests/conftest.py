@@ -1,0 +1,35 @@
+"""Shared fixtures.  Helpers live in modules next to this file (hub.py, ...)."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+# processes the tests start (jupyterhub, jupyter-embedproxy) come from this venv
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
+@pytest.fixture
+async def hub_factory(tmp_path):
+    """Start real JupyterHubs: ``hub = await hub_factory(config="...")``; all stopped at the end."""
+    from hub import Hub
+
+    hubs = []
+
+    async def start(config="", **kwargs):
+        hub = Hub(tmp_path / f"hub{len(hubs)}", config=config, **kwargs)
+        hubs.append(hub)
+        try:
+            await hub.start()
+        except BaseException:
+            print(hub.log_tail(200), file=sys.stderr)
+            raise
+        return hub
+
+    yield start
+    for hub in hubs:
+        await hub.stop()
