@@ -13,9 +13,11 @@ import asyncio
 import errno
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
+import ssl
 import sys
 from urllib.parse import urlparse
 
@@ -290,9 +292,120 @@ class EmbedProxy(JupyterApp):
         300,
         help="""Seconds between activity notifications to the Hub; 0 disables them.
 
-        CLI: ``--activity-interval``.
+        The proxy posts the time of the last HTTP request or websocket message
+        to ``JUPYTERHUB_ACTIVITY_URL``, as JupyterHub's single-user server does
+        (default 300, like ``JUPYTERHUB_ACTIVITY_INTERVAL``), with jitter and
+        exponential backoff while the Hub is down. CLI: ``--activity-interval``.
         """,
     ).tag(config=True)
+
+    @default("activity_interval")
+    def _default_activity_interval(self):
+        value = os.environ.get("JUPYTERHUB_ACTIVITY_INTERVAL", "")
+        return int(value) if value.isdigit() else 300
+
+    activity_exclude_paths = List(
+        Unicode(),
+        help="""Regular expressions; requests whose path matches one do not count as activity.
+
+        For polling endpoints that would keep an idle server alive forever,
+        e.g. ``c.EmbedProxy.activity_exclude_paths = [r"/api/status$"]``.
+        Default: none. CLI: ``--activity-exclude-paths``.
+        """,
+    ).tag(config=True)
+
+    @validate("activity_exclude_paths")
+    def _validate_exclude(self, proposal):
+        for pattern in proposal["value"]:
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ConfigError(
+                    f"EmbedProxy.activity_exclude_paths: {pattern!r} is not a valid regular expression: {e}"
+                ) from None
+        return proposal["value"]
+
+    keep_alive = Bool(
+        False,
+        help="""Report activity to the Hub at every interval, with or without traffic.
+
+        Keeps the server from being culled as idle. Default: off.
+        CLI: ``--keep-alive``.
+        """,
+    ).tag(config=True)
+
+    # ---- Hub login -------------------------------------------------------------------
+
+    allow_token_login = Bool(
+        False,
+        help="""Let a host site log a user in with ``?token=<Hub token>`` in the URL (iframe login).
+
+        The proxy checks the token with the Hub and its scopes, sets its own
+        session cookie (``HttpOnly``; ``Secure; SameSite=None`` when another
+        origin may frame the server) and redirects to the same URL without the
+        token, with ``Referrer-Policy: no-referrer``. The token never reaches the
+        app. When off (default), a token in a page URL is refused with 403.
+        Use short-lived tokens. CLI: ``--allow-token-login``.
+        """,
+    ).tag(config=True)
+
+    forward_user = Bool(
+        False,
+        help="""Tell the app who is logged in, with ``X-Forwarded-User`` and ``X-Forwarded-Groups``.
+
+        Set after authentication; copies of these headers sent by a client are
+        always removed, whether this is on or not. Default: off.
+        CLI: ``--forward-user``.
+        """,
+    ).tag(config=True)
+
+    auth_cache_max_age = Int(
+        300,
+        help="""Seconds a token check with the Hub is cached (HubAuth's cache).
+
+        A page load does not call the Hub for each request; a revoked token or
+        share stops working after at most this long. Default 300.
+        CLI: ``--auth-cache-max-age``.
+        """,
+    ).tag(config=True)
+
+    # ---- internal TLS ------------------------------------------------------------------
+
+    ssl_keyfile = Unicode(
+        help="""Private key for HTTPS (JupyterHub internal TLS).
+
+        Default: ``$JUPYTERHUB_SSL_KEYFILE``. With a key and certificate the
+        proxy serves HTTPS, requires client certificates signed by
+        ``ssl_client_ca`` and uses the same files to call the Hub.
+        CLI: ``--keyfile``.
+        """,
+    ).tag(config=True)
+
+    @default("ssl_keyfile")
+    def _default_keyfile(self):
+        return os.environ.get("JUPYTERHUB_SSL_KEYFILE", "")
+
+    ssl_certfile = Unicode(
+        help="""Certificate for HTTPS (JupyterHub internal TLS).
+
+        Default: ``$JUPYTERHUB_SSL_CERTFILE``. CLI: ``--certfile``.
+        """,
+    ).tag(config=True)
+
+    @default("ssl_certfile")
+    def _default_certfile(self):
+        return os.environ.get("JUPYTERHUB_SSL_CERTFILE", "")
+
+    ssl_client_ca = Unicode(
+        help="""CA bundle that client certificates (and the Hub's) must be signed by.
+
+        Default: ``$JUPYTERHUB_SSL_CLIENT_CA``. CLI: ``--client-ca``.
+        """,
+    ).tag(config=True)
+
+    @default("ssl_client_ca")
+    def _default_client_ca(self):
+        return os.environ.get("JUPYTERHUB_SSL_CLIENT_CA", "")
 
     # ---- header policy -----------------------------------------------------------
 
@@ -403,6 +516,11 @@ class EmbedProxy(JupyterApp):
         "cors-origins": "EmbedProxy.cors_origins",
         "extra-headers": "EmbedProxy.extra_headers",
         "cookie-samesite": "EmbedProxy.cookie_samesite",
+        "activity-exclude-paths": "EmbedProxy.activity_exclude_paths",
+        "auth-cache-max-age": "EmbedProxy.auth_cache_max_age",
+        "keyfile": "EmbedProxy.ssl_keyfile",
+        "certfile": "EmbedProxy.ssl_certfile",
+        "client-ca": "EmbedProxy.ssl_client_ca",
     }
 
     flags = {
@@ -429,6 +547,18 @@ class EmbedProxy(JupyterApp):
         "cookie-partitioned": (
             {"EmbedProxy": {"cookie_partitioned": True}},
             "Add Partitioned to the app's SameSite=None cookies.",
+        ),
+        "allow-token-login": (
+            {"EmbedProxy": {"allow_token_login": True}},
+            "Accept ?token= in page URLs once and trade it for a session cookie (iframe login).",
+        ),
+        "forward-user": (
+            {"EmbedProxy": {"forward_user": True}},
+            "Send X-Forwarded-User and X-Forwarded-Groups to the app.",
+        ),
+        "keep-alive": (
+            {"EmbedProxy": {"keep_alive": True}},
+            "Report activity to the Hub at every interval, with or without traffic.",
         ),
     }
 
@@ -458,7 +588,9 @@ class EmbedProxy(JupyterApp):
             name = arg.lstrip("-").split("=", 1)[0]
             if name in known or "." in name:
                 continue
-            raise ConfigError(f"unknown option {arg.split('=', 1)[0]!r} (see jupyter-embedproxy --help-all)")
+            raise ConfigError(
+                f"unknown option {arg.split('=', 1)[0]!r} (see jupyter-embedproxy --help-all)"
+            )
 
     def initialize(self, argv=None):
         self._check_options(sys.argv[1:] if argv is None else argv)
@@ -485,6 +617,12 @@ class EmbedProxy(JupyterApp):
                 "no JupyterHub environment (JUPYTERHUB_API_TOKEN is not set): run this as a "
                 "JupyterHub spawner's command, or pass --no-authentication to serve without login"
             )
+        if not self.no_authentication and not os.environ.get("JUPYTERHUB_CLIENT_ID"):
+            raise ConfigError(
+                "JUPYTERHUB_CLIENT_ID is not set: the Hub gives it to the servers it spawns "
+                "(OAuth client); run this as a JupyterHub spawner's command"
+            )
+        self._check_ssl_files()
         if not (0 <= self.port < 65536):
             raise ConfigError(f"EmbedProxy.port must be between 0 and 65535, not {self.port}")
         if not (0 <= self.server_port < 65536):
@@ -493,6 +631,92 @@ class EmbedProxy(JupyterApp):
             )
         if self.timeout <= 0:
             raise ConfigError(f"EmbedProxy.timeout must be positive, not {self.timeout}")
+
+    def _check_ssl_files(self):
+        files = {
+            "ssl_keyfile": ("JUPYTERHUB_SSL_KEYFILE", self.ssl_keyfile),
+            "ssl_certfile": ("JUPYTERHUB_SSL_CERTFILE", self.ssl_certfile),
+            "ssl_client_ca": ("JUPYTERHUB_SSL_CLIENT_CA", self.ssl_client_ca),
+        }
+        if bool(self.ssl_keyfile) != bool(self.ssl_certfile):
+            raise ConfigError(
+                "internal TLS needs both a key and a certificate: set JUPYTERHUB_SSL_KEYFILE "
+                "and JUPYTERHUB_SSL_CERTFILE (EmbedProxy.ssl_keyfile/ssl_certfile), or neither"
+            )
+        for trait, (env, path) in files.items():
+            if not path:
+                continue
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as e:
+                raise ConfigError(
+                    f"cannot read {env} (EmbedProxy.{trait}) {path!r}: {e.strerror}"
+                ) from None
+
+    @property
+    def ssl_server_context(self):
+        """TLS for serving: the Hub's internal certificates, client certificates required."""
+        if not self.ssl_certfile:
+            return None
+        from jupyterhub.utils import make_ssl_context
+
+        return make_ssl_context(
+            self.ssl_keyfile,
+            self.ssl_certfile,
+            cafile=self.ssl_client_ca or None,
+            purpose=ssl.Purpose.CLIENT_AUTH,
+        )
+
+    def make_auth(self, policy):
+        """The Hub login, or None with --no-authentication."""
+        if self.no_authentication:
+            return None
+        from .auth import EmbedHubOAuth, HubLogin
+
+        hub_auth = EmbedHubOAuth(
+            parent=self,
+            cache_max_age=self.auth_cache_max_age,
+            samesite="None" if policy.cross_origin else "",
+            partitioned=self.cookie_partitioned,
+        )
+        if self.ssl_certfile:
+            hub_auth.keyfile = self.ssl_keyfile
+            hub_auth.certfile = self.ssl_certfile
+            hub_auth.client_ca = self.ssl_client_ca
+        return HubLogin(
+            hub_auth=hub_auth,
+            policy=policy,
+            owner=os.environ.get("JUPYTERHUB_USER", ""),
+            allow_token_login=self.allow_token_login,
+            forward_user=self.forward_user,
+            log=self.log,
+        )
+
+    def make_activity(self):
+        url = os.environ.get("JUPYTERHUB_ACTIVITY_URL", "")
+        token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        if not url or not token or not self.activity_interval:
+            return None
+        from .activity import ActivityReporter
+
+        context = None
+        if self.ssl_certfile:
+            from jupyterhub.utils import make_ssl_context
+
+            context = make_ssl_context(
+                self.ssl_keyfile, self.ssl_certfile, cafile=self.ssl_client_ca or None
+            )
+        return ActivityReporter(
+            url=url,
+            api_token=token,
+            server_name=os.environ.get("JUPYTERHUB_SERVER_NAME", ""),
+            interval=self.activity_interval,
+            exclude_paths=self.activity_exclude_paths,
+            keep_alive=self.keep_alive,
+            ssl_context=context,
+            log=self.log,
+        )
 
     def make_child(self):
         try:
@@ -529,7 +753,7 @@ class EmbedProxy(JupyterApp):
             base_url=self.base_url,
             rewrite_cookie_path=not self.absolute_url,
         )
-        return Forwarder(
+        forwarder = Forwarder(
             child=child,
             policy=policy,
             base_url=self.base_url,
@@ -539,6 +763,9 @@ class EmbedProxy(JupyterApp):
             websocket_max_message_size=self.websocket_max_message_size,
             log=self.log,
         )
+        forwarder.auth = self.make_auth(policy)
+        forwarder.activity = self.make_activity()
+        return forwarder
 
     def make_web_app(self, forwarder):
         settings = dict(
@@ -550,8 +777,11 @@ class EmbedProxy(JupyterApp):
             forwarder=forwarder,
             embedproxy=self,
             default_handler_class=NotFoundHandler,
+            # signs the session cookie; a restarted proxy logs browsers in again (OAuth)
+            cookie_secret=os.urandom(32),
         )
-        return web.Application(make_handlers(forwarder, self.base_url), **settings)
+        extra = forwarder.auth.rules() if forwarder.auth is not None else ()
+        return web.Application(make_handlers(forwarder, self.base_url, extra), **settings)
 
     def _listen(self, app):
         server = httpserver.HTTPServer(
@@ -561,6 +791,7 @@ class EmbedProxy(JupyterApp):
             chunk_size=256 * 1024,
             idle_connection_timeout=3600,
             decompress_request=False,
+            ssl_options=self.ssl_server_context,
         )
         try:
             sockets = _bind_sockets(self.port, self.address)
@@ -570,7 +801,9 @@ class EmbedProxy(JupyterApp):
                     f"port {self.port} on {self.address} is already in use: "
                     "stop what uses it or pick another with --port"
                 ) from None
-            raise ConfigError(f"cannot listen on {self.address}:{self.port}: {e.strerror}") from None
+            raise ConfigError(
+                f"cannot listen on {self.address}:{self.port}: {e.strerror}"
+            ) from None
         server.add_sockets(sockets)
         return server
 
@@ -598,14 +831,17 @@ class EmbedProxy(JupyterApp):
                 self.port,
             )
         self.log.info(
-            "jupyter-embedproxy %s listening on http://%s:%s%s, starting %s",
+            "jupyter-embedproxy %s listening on %s://%s:%s%s, starting %s",
             __version__,
+            "https" if self.ssl_certfile else "http",
             self.address,
             self.port,
             self.base_url,
             self.app_name,
         )
         exit_code = 0
+        if self.forwarder.activity is not None:
+            self.forwarder.activity.start()
         child_task = asyncio.ensure_future(self.child.run())
         stop_task = asyncio.ensure_future(stop.wait())
         try:
@@ -625,6 +861,8 @@ class EmbedProxy(JupyterApp):
         finally:
             stop_task.cancel()
             self.http_server.stop()
+            if self.forwarder.activity is not None:
+                await self.forwarder.activity.stop()
             await self.forwarder.close()
             await self.child.stop()
             if not child_task.done():

@@ -17,6 +17,7 @@ from tornado.routing import Matcher, PathMatches, Rule
 from yarl import URL
 
 from . import child as _child
+from .auth import strip_token as _strip_token
 from .pages import send_page
 
 # headers that belong to one connection (RFC 9110 7.6.1), never forwarded
@@ -45,6 +46,8 @@ _WS_HANDSHAKE = frozenset(
         "sec-websocket-accept",
     )
 )
+# set by the proxy only; copies sent by a client are dropped
+_PROXY_OWNED = frozenset(("x-forwarded-prefix", "x-forwarded-user", "x-forwarded-groups"))
 _SMALL_BODY = 64 * 1024
 _QUEUE_CHUNKS = 4
 _SECRET_QUERY = re.compile(r"((?:^|[?&;])(?:token|access_token|_xsrf|code|state)=)[^&;]*", re.I)
@@ -84,8 +87,10 @@ def _has_dot_segments(path):
 
 def _connection_tokens(headers):
     tokens = set()
-    for value in headers.get_list("Connection") if hasattr(headers, "get_list") else headers.getall(
-        "Connection", []
+    for value in (
+        headers.get_list("Connection")
+        if hasattr(headers, "get_list")
+        else headers.getall("Connection", [])
     ):
         tokens.update(t.strip().lower() for t in value.split(","))
     return tokens
@@ -162,6 +167,10 @@ class Forwarder:
         if self.activity is not None:
             self.activity.touch()
 
+    def counts_as_activity(self, path):
+        """Whether traffic on ``path`` is reported to the Hub as activity."""
+        return self.activity is not None and not self.activity.excluded(path)
+
     # -- request helpers ---------------------------------------------------------
 
     def upstream_path(self, uri):
@@ -172,9 +181,11 @@ class Forwarder:
 
     def upstream_url(self, uri, scheme="http"):
         base = self.upstream_base if scheme == "http" else "ws" + self.upstream_base[4:]
+        if scheme != "http" and self.auth is not None:
+            uri = _strip_token(uri)  # a websocket may log in with ?token=; the app never sees it
         return URL(base + self.upstream_path(uri), encoded=True)
 
-    def request_headers(self, request, *, websocket_handshake=False):
+    def request_headers(self, request, *, user=None, websocket_handshake=False):
         """Headers for the app: the client's, minus hop-by-hop, plus X-Forwarded-*."""
         src = request.headers
         drop = _HOP_BY_HOP | _connection_tokens(src)
@@ -185,8 +196,8 @@ class Forwarder:
             low = name.lower()
             if low in drop or low == "expect":
                 continue
-            if low.startswith("x-forwarded-") and low in ("x-forwarded-prefix",):
-                continue
+            if low.startswith("x-forwarded-") and low in _PROXY_OWNED:
+                continue  # only the proxy says what the prefix is and who the user is
             headers.append((name, value))
         forwarded_for = src.get("X-Forwarded-For")
         remote = request.remote_ip or ""
@@ -201,7 +212,7 @@ class Forwarder:
             fwd.append(("X-Forwarded-Prefix", self.base_url.rstrip("/")))
         headers = [h for h in headers if h[0].lower() != "x-forwarded-for"] + fwd
         if self.auth is not None:
-            headers = self.auth.filter_request_headers(headers)
+            headers = self.auth.filter_request_headers(headers, user)
         if self.request_headers_override:
             override = {k.lower() for k in self.request_headers_override}
             headers = [h for h in headers if h[0].lower() not in override]
@@ -290,7 +301,9 @@ class _ProxyMixin(_OwnHeaders):
 
     def write_error(self, status_code, **kwargs):
         reason = self._reason
-        send_page(self, status_code, f"{status_code} {reason}", "The proxy could not answer this request.")
+        send_page(
+            self, status_code, f"{status_code} {reason}", "The proxy could not answer this request."
+        )
 
     async def _check_request(self):
         """Path, auth and app state; returns False when a response was sent."""
@@ -333,6 +346,7 @@ class ProxyHandler(_ProxyMixin, web.RequestHandler):
     _queue = None
     _upstream = None
     _body_open = False
+    _active = False
 
     def compute_etag(self):
         return None
@@ -360,7 +374,10 @@ class ProxyHandler(_ProxyMixin, web.RequestHandler):
             return
         if not await self._check_request():
             return
-        self.forwarder.touch()
+        fw = self.forwarder
+        self._active = fw.counts_as_activity(request.path)
+        if self._active:
+            fw.touch()
         headers = request.headers
         if "Content-Length" in headers or "Transfer-Encoding" in headers:
             if headers.get("Content-Length", "") != "0":
@@ -376,7 +393,7 @@ class ProxyHandler(_ProxyMixin, web.RequestHandler):
             fw.session.request(
                 self.request.method,
                 fw.upstream_url(self.request.uri),
-                headers=fw.request_headers(self.request),
+                headers=fw.request_headers(self.request, user=self.current_user),
                 data=data,
                 allow_redirects=False,
                 compress=None,
@@ -489,10 +506,12 @@ class ProxyHandler(_ProxyMixin, web.RequestHandler):
             else:
                 if length is None:
                     await self.flush()  # headers now: event streams start at once
+                active = self._active
                 async for chunk in content.iter_any():
                     self.write(chunk)
                     await self.flush()
-                    fw.touch()
+                    if active:
+                        fw.touch()
             await self.finish()
         except iostream.StreamClosedError:
             pass  # the client went away; the finally above drops the app's connection
@@ -528,6 +547,7 @@ class WebSocketProxyHandler(_ProxyMixin, websocket.WebSocketHandler):
 
     upstream = None
     _pump = None
+    _active = False
 
     def check_origin(self, origin):
         return self.policy.websocket_origin_allowed(origin, self.request.headers.get("Host"))
@@ -552,7 +572,9 @@ class WebSocketProxyHandler(_ProxyMixin, websocket.WebSocketHandler):
         try:
             self.upstream = await fw.session.ws_connect(
                 fw.upstream_url(request.uri, scheme="ws"),
-                headers=fw.request_headers(request, websocket_handshake=True),
+                headers=fw.request_headers(
+                    request, user=self.current_user, websocket_handshake=True
+                ),
                 protocols=protocols,
                 max_msg_size=fw.ws_max_size,
                 autoclose=True,
@@ -567,7 +589,9 @@ class WebSocketProxyHandler(_ProxyMixin, websocket.WebSocketHandler):
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
             self._send_upstream_error(e)
             return
-        fw.touch()
+        self._active = fw.counts_as_activity(request.path)
+        if self._active:
+            fw.touch()
         await super().get(*args, **kwargs)
         if self.ws_connection is None and self.upstream is not None:
             await self.upstream.close()
@@ -605,7 +629,8 @@ class WebSocketProxyHandler(_ProxyMixin, websocket.WebSocketHandler):
                 else:  # CLOSING, CLOSED
                     code = upstream.close_code or 1000
                     break
-                fw.touch()
+                if self._active:
+                    fw.touch()
         except (websocket.WebSocketClosedError, iostream.StreamClosedError):
             return
         except asyncio.CancelledError:
@@ -618,7 +643,8 @@ class WebSocketProxyHandler(_ProxyMixin, websocket.WebSocketHandler):
         upstream = self.upstream
         if upstream is None or upstream.closed:
             return
-        self.forwarder.touch()
+        if self._active:
+            self.forwarder.touch()
         try:
             if isinstance(message, bytes):
                 await upstream.send_bytes(message)

@@ -14,11 +14,13 @@ h1{{font-size:1.4em}}pre{{background:#f4f4f4;padding:.5em;overflow:auto}}</style
 """
 
 
-def page(title, message, *, refresh=None, detail=None):
-    """An HTML page; every argument is escaped."""
+def page(title, message, *, refresh=None, detail=None, links=()):
+    """An HTML page; every argument is escaped.  ``links``: (text, url) pairs."""
     body = f"<p>{escape(message)}</p>"
     if detail:
         body += f"<pre>{escape(detail)}</pre>"
+    for text, url in links:
+        body += f'<p><a href="{escape(url)}">{escape(text)}</a></p>'
     refresh_tag = f'\n<meta http-equiv="refresh" content="{int(refresh)}">' if refresh else ""
     return _TEMPLATE.format(title=escape(title), body=body, refresh=refresh_tag)
 
@@ -28,7 +30,9 @@ def wants_html(handler):
     return "text/html" in accept
 
 
-def send_page(handler, status, title, message, *, refresh=None, detail=None, headers=None):
+def send_page(
+    handler, status, title, message, *, refresh=None, detail=None, headers=None, links=()
+):
     """Finish ``handler`` with ``status`` and a page (HTML for browsers, text for others)."""
     handler.clear()
     handler.set_status(status)
@@ -37,7 +41,8 @@ def send_page(handler, status, title, message, *, refresh=None, detail=None, hea
     handler.set_header("Cache-Control", "no-store")
     if wants_html(handler):
         handler.set_header("Content-Type", "text/html; charset=utf-8")
-        handler.finish(page(title, message, refresh=refresh, detail=detail))
+        handler.finish(page(title, message, refresh=refresh, detail=detail, links=links))
     else:
         handler.set_header("Content-Type", "text/plain; charset=utf-8")
-        handler.finish(f"{title}: {message}\n")
+        extra = "".join(f"{text}: {url}\n" for text, url in links)
+        handler.finish(f"{title}: {message}\n{extra}")

@@ -1,0 +1,365 @@
+"""Hub login for the proxy: OAuth with the Hub, access scopes, iframe token login.
+
+The proxy is a JupyterHub OAuth client like the Hub's own single-user server:
+browsers are sent through the Hub's OAuth flow (``HubOAuth``) and come back to
+``{prefix}oauth_callback`` (``HubOAuthCallbackHandler``); API clients send
+``Authorization: token ...``.  Access is decided by the scopes JupyterHub
+grants for this server (``JUPYTERHUB_OAUTH_ACCESS_SCOPES``), so the owner,
+admins with ``access:servers`` and users or groups the server is shared with
+get in.  Token checks are cached by ``HubAuth`` (``cache_max_age``).
+
+Nothing that carries a Hub token reaches the app: the proxy's session cookie,
+OAuth state cookies, ``Authorization: token`` and ``?token=`` are removed from
+what the app receives.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, check_scopes
+from jupyterhub.utils import get_browser_protocol
+from tornado.httputil import url_concat
+from tornado.routing import PathMatches, Rule
+from tornado.web import HTTPError
+from tornado.websocket import WebSocketHandler
+from traitlets import Bool, Unicode
+
+from .pages import send_page
+
+_TOKEN_HEADER = re.compile(r"^\s*(?:token|bearer)\s+(\S+)\s*$", re.IGNORECASE)
+_SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
+# headers that carry who the user is to the app: only the proxy may set them
+USER_HEADER = "X-Forwarded-User"
+GROUPS_HEADER = "X-Forwarded-Groups"
+IDENTITY_HEADERS = frozenset((USER_HEADER.lower(), GROUPS_HEADER.lower()))
+_RETRY_COOKIE = "jhembed-oauth-retry"
+
+
+def strip_token(uri):
+    """``uri`` without any ``token`` query parameter."""
+    path, sep, query = uri.partition("?")
+    if not sep or "token" not in query:
+        return uri
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "token"]
+    return path + ("?" + urlencode(kept) if kept else "")
+
+
+def _url_token(request):
+    values = request.query_arguments.get("token")
+    if not values:
+        return ""
+    return values[-1].decode("utf-8", "replace")
+
+
+class EmbedHubOAuth(HubOAuth):
+    """``HubOAuth`` whose session cookie works inside a cross-site iframe.
+
+    The cookie is ``HttpOnly``; with ``samesite = "None"`` it is also
+    ``Secure; SameSite=None`` and, with ``partitioned``, ``Partitioned``.
+    Unlike the Hub's single-user server, it sets no ``_xsrf`` cookie: the app
+    behind the proxy owns that name.
+    """
+
+    samesite = Unicode(
+        "", help="SameSite attribute of the session cookie ('' for the browser default)."
+    )
+    partitioned = Bool(False, help="Add Partitioned to the session cookie (with SameSite=None).")
+
+    def set_cookie(self, handler, access_token):
+        secure = self.samesite == "None" or get_browser_protocol(handler.request) == "https"
+        value = handler.create_signed_value(self.cookie_name, access_token).decode("ascii")
+        attrs = [f"{self.cookie_name}={value}", f"Path={self.cookie_path}", "HttpOnly"]
+        if secure:
+            attrs.append("Secure")
+        if self.samesite:
+            attrs.append(f"SameSite={self.samesite}")
+            if self.samesite == "None" and self.partitioned:
+                attrs.append("Partitioned")
+        handler.add_header("Set-Cookie", "; ".join(attrs))
+        self.log.debug("Set session cookie %s for %s", self.cookie_name, handler.request.remote_ip)
+
+
+class HubLogin:
+    """The proxy's authenticator: the ``Forwarder.auth`` hook."""
+
+    def __init__(
+        self,
+        *,
+        hub_auth,
+        policy,
+        owner="",
+        allow_token_login=False,
+        forward_user=False,
+        log,
+    ):
+        self.hub_auth = hub_auth
+        self.policy = policy
+        self.owner = owner
+        self.allow_token_login = allow_token_login
+        self.forward_user = forward_user
+        self.log = log
+        self.access_scopes = set(hub_auth.access_scopes or ())
+        self.cookie_name = hub_auth.cookie_name
+        if policy.cross_origin:
+            # the OAuth state cookie has to survive the round trip inside a frame
+            hub_auth.cookie_options = dict(hub_auth.cookie_options, samesite="None", secure=True)
+        hub_prefix = hub_auth.hub_prefix
+        self.logout_url = hub_prefix + "logout"
+        self.home_url = hub_prefix + "home"
+
+    # -- rules ----------------------------------------------------------------------
+
+    def rules(self):
+        """Tornado rules the proxy answers itself: the OAuth callback."""
+        path = urlsplit(self.hub_auth.oauth_redirect_uri).path
+        return [Rule(PathMatches(re.escape(path)), OAuthCallbackHandler, {"login": self})]
+
+    # -- identify --------------------------------------------------------------------
+
+    async def user_for_token(self, token, handler):
+        return await self.hub_auth.user_for_token(
+            token, session_id=self.hub_auth.get_session_id(handler), sync=False
+        )
+
+    async def cookie_user(self, handler):
+        """The user of the session cookie, or None (clears a stale cookie)."""
+        token = handler.get_secure_cookie(self.cookie_name)
+        if not token:
+            return None
+        user = await self.user_for_token(token.decode("ascii", "replace"), handler)
+        if user is None:
+            self.log.info("Session cookie of %s no longer valid", handler.request.remote_ip)
+            handler.clear_cookie(self.cookie_name, path=self.hub_auth.cookie_path)
+        return user
+
+    def allowed(self, user):
+        if self.access_scopes:
+            return bool(check_scopes(self.access_scopes, set(user.get("scopes", ()))))
+        # no scopes from the Hub (run by hand): only the owner, fail closed
+        return (
+            bool(self.owner) and user.get("kind", "user") == "user" and user["name"] == self.owner
+        )
+
+    async def authenticate(self, handler):
+        """The allowed user for this request, or None after answering it."""
+        try:
+            return await self._authenticate(handler)
+        except HTTPError as e:
+            # HubAuth raises 500/502 when it cannot reach the Hub or the Hub fails
+            self.log.warning("Cannot check login with the Hub: %s", e.log_message or e)
+            send_page(
+                handler,
+                503,
+                "Hub unavailable",
+                "The JupyterHub that checks logins for this server does not answer. "
+                "Try again in a few seconds.",
+                refresh=5 if handler.request.method == "GET" else None,
+                headers={"Retry-After": "5"},
+            )
+            return None
+
+    async def _authenticate(self, handler):
+        request = handler.request
+        websocket = isinstance(handler, WebSocketHandler)
+        url_token = _url_token(request)
+        if url_token and not websocket:
+            await self._token_login(handler, url_token)
+            return None
+        header = _TOKEN_HEADER.match(request.headers.get("Authorization", ""))
+        token = url_token or (header.group(1) if header else "")
+        if token:
+            user = await self.user_for_token(token, handler)
+            if user is None:
+                send_page(handler, 403, "Invalid token", "The token is invalid or has expired.")
+                return None
+        else:
+            user = await self.cookie_user(handler)
+            if user is not None and self._cross_site(handler):
+                self.log.warning(
+                    "Refused cross-site %s %s with a session cookie (Origin %s)",
+                    request.method,
+                    request.path,
+                    request.headers.get("Origin", "-"),
+                )
+                send_page(
+                    handler,
+                    403,
+                    "Cross-site request refused",
+                    "This request came from another site. Allow that site with cors_origins.",
+                )
+                return None
+        if user is None:
+            self._login(handler, websocket)
+            return None
+        if not self.allowed(user):
+            self._forbidden(handler, user)
+            return None
+        return user
+
+    def _cross_site(self, handler):
+        """A state-changing request from another site riding on the session cookie."""
+        request = handler.request
+        if request.method in _SAFE_METHODS and not isinstance(handler, WebSocketHandler):
+            return False
+        origin = request.headers.get("Origin")
+        if not origin or origin == "null":
+            return request.headers.get("Sec-Fetch-Site") == "cross-site" or origin == "null"
+        netloc = urlsplit(origin).netloc.lower()
+        hosts = {request.headers.get("Host", "").lower()}
+        hosts.update(
+            h.strip().lower() for h in request.headers.get("X-Forwarded-Host", "").split(",")
+        )
+        if netloc in hosts:
+            return False
+        return origin.lower() not in self.policy.ws_origins
+
+    # -- answers ---------------------------------------------------------------------
+
+    def _login(self, handler, websocket):
+        request = handler.request
+        if websocket or request.method not in ("GET", "HEAD"):
+            send_page(handler, 403, "Not logged in", "Log in with the Hub to use this server.")
+            return
+        hub_auth = self.hub_auth
+        params = {}
+        verifier = None
+        if hub_auth.pkce_enabled:
+            verifier, challenge, method = hub_auth.generate_pkce_code_challenge()
+            params["code_challenge"] = challenge
+            params["code_challenge_method"] = method
+        params["state"] = hub_auth.set_state_cookie(
+            handler, next_url=request.uri, code_verifier=verifier
+        )
+        handler.redirect(url_concat(hub_auth.login_url, params))
+
+    def _forbidden(self, handler, user):
+        kind = user.get("kind", "user")
+        self.log.warning("%s %s may not use this server (missing scopes)", kind, user["name"])
+        owner = f" of {self.owner}" if self.owner else ""
+        send_page(
+            handler,
+            403,
+            "Access denied",
+            f"You are logged in as {kind} {user['name']}, but this server{owner} "
+            "is not shared with you. Log out to log in as someone else.",
+            links=[("Log out", self.logout_url), ("Your JupyterHub home", self.home_url)],
+        )
+
+    async def _token_login(self, handler, token):
+        """``?token=`` in a page URL: trade it for a session cookie, then drop it from the URL."""
+        request = handler.request
+        clean = strip_token(request.uri)
+        handler.set_header("Referrer-Policy", "no-referrer")
+        if not self.allow_token_login:
+            self.log.warning("Refused a token in the URL of %s: token login is off", request.path)
+            send_page(
+                handler,
+                403,
+                "Token in URL refused",
+                "This server does not accept tokens in the URL (token login is off). "
+                "Send the token in an Authorization header, or ask the admin to enable "
+                "allow_token_login for this app.",
+            )
+            return
+        if request.method not in ("GET", "HEAD"):
+            send_page(
+                handler, 403, "Token in URL refused", "Token login works for page loads only."
+            )
+            return
+        user = await self.user_for_token(token, handler)
+        if user is None:
+            send_page(
+                handler, 403, "Invalid token", "The token in the link is invalid or has expired."
+            )
+            return
+        if not self.allowed(user):
+            self._forbidden(handler, user)
+            return
+        self.log.info("Token login for %s %s", user.get("kind", "user"), user["name"])
+        self.hub_auth.set_cookie(handler, token)
+        handler.set_header("Cache-Control", "no-store")
+        handler.redirect(clean)
+
+    # -- what the app receives ---------------------------------------------------------------
+
+    def filter_request_headers(self, headers, user):
+        """Remove credentials the proxy consumed; add the user when ``forward_user`` is on."""
+        out = []
+        for name, value in headers:
+            low = name.lower()
+            if low == "authorization" and _TOKEN_HEADER.match(value):
+                continue
+            if low == "cookie":
+                value = self._strip_cookies(value)
+                if not value:
+                    continue
+            out.append((name, value))
+        if self.forward_user and user is not None:
+            out.append((USER_HEADER, user["name"]))
+            out.append((GROUPS_HEADER, ",".join(user.get("groups") or ())))
+        return out
+
+    def _strip_cookies(self, header):
+        if self.cookie_name not in header:
+            return header
+        kept = []
+        for part in header.split(";"):
+            name = part.split("=", 1)[0].strip()
+            if name == self.cookie_name or name.startswith(self.cookie_name + "-oauth-state"):
+                continue
+            kept.append(part.strip())
+        return "; ".join(p for p in kept if p)
+
+
+class OAuthCallbackHandler(HubOAuthCallbackHandler):
+    """``{prefix}oauth_callback``: finishes the Hub's OAuth flow (JupyterHub's handler)."""
+
+    def initialize(self, login):
+        self.login = login
+        self.hub_auth = login.hub_auth
+
+    def set_default_headers(self):  # runs before initialize()
+        self.clear_header("Server")
+        self.settings["forwarder"].policy.apply_own(self)
+
+    async def prepare(self):
+        try:
+            self.current_user = await self.login.cookie_user(self)
+        except HTTPError:
+            self.current_user = None
+
+    def write_error(self, status_code, **kwargs):
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = getattr(exc, "log_message", None) or ""
+        if status_code == 403 and "state" in message:
+            # an old or foreign state cookie: start the login once more, then give up
+            if not self.get_cookie(_RETRY_COOKIE):
+                self.set_cookie(_RETRY_COOKIE, "1", path=self.hub_auth.cookie_path, max_age=60)
+                self.redirect(self.hub_auth.base_url)
+                return
+            self.clear_cookie(_RETRY_COOKIE, path=self.hub_auth.cookie_path)
+            send_page(
+                self,
+                403,
+                "Login failed",
+                "The login with the Hub could not be completed twice in a row: the login "
+                "state did not match. If this page is inside a frame of another site, the "
+                "browser may block its cookies; open the server in its own tab, or use "
+                "token login.",
+            )
+            return
+        if status_code in (500, 502) and "Hub" in message:
+            send_page(
+                self,
+                503,
+                "Hub unavailable",
+                "The Hub did not answer. Try again.",
+                headers={"Retry-After": "5"},
+            )
+            return
+        send_page(self, status_code, "Login failed", message or self._reason)
+
+
+__all__ = ["EmbedHubOAuth", "HubLogin", "strip_token", "USER_HEADER", "GROUPS_HEADER"]
