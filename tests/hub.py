@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 CHP = ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -83,6 +84,7 @@ class Hub:
         # the Hub finds jupyter-embedproxy and node on PATH
         self.env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), self.env.get("PATH", "")])
         self.proc = None
+        self._descendants = set()
         self._config = _BASE_CONFIG.format(
             port=self.port,
             base_url=base_url,
@@ -124,10 +126,25 @@ class Hub:
                     raise RuntimeError(f"JupyterHub did not answer in {timeout}s:\n{self.log_tail()}")
                 await asyncio.sleep(0.2)
 
-    async def stop(self, timeout=30):
-        """Stop the Hub (SIGTERM, as an admin would), then whatever is left of its group."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
+    async def stop(self, timeout=30, kill_servers=True):
+        """Stop the Hub (SIGTERM, as an admin would), then whatever is left of its group.
+
+        With ``kill_servers`` (the default) every process the Hub ever started
+        is gone afterwards, including servers left running by
+        ``cleanup_servers = False``.
+        """
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                self._descendants.update(psutil.Process(self.proc.pid).children(recursive=True))
+            await self._stop_hub(timeout)
+        if kill_servers:
+            for p in self._descendants:
+                with contextlib.suppress(psutil.Error):
+                    p.kill()
+            psutil.wait_procs(list(self._descendants), timeout=10)
+            self._descendants.clear()
+
+    async def _stop_hub(self, timeout):
         self.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while self.proc.poll() is None and time.monotonic() < deadline:

@@ -311,6 +311,10 @@ class _ProxyMixin(_OwnHeaders):
         if _has_dot_segments(self.request.path):
             send_page(self, 400, "Bad request", "Paths with '.' or '..' segments are refused.")
             return False
+        if fw.child.state == _child.STARTING:
+            # before auth: the Hub's readiness probe must see 503 until the app answers
+            fw.send_unavailable(self)
+            return False
         if fw.auth is not None:
             user = await fw.auth.authenticate(self)
             if user is None or self._finished:

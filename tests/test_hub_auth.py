@@ -1,0 +1,366 @@
+"""jupyter-embedproxy as Spawner.cmd of a real JupyterHub: login, scopes, sharing,
+token login, user headers, websockets, activity, Hub down, internal TLS."""
+
+import asyncio
+import json
+import re
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+HERE = Path(__file__).resolve().parent
+TESTAPP = str(HERE / "testapp.py")
+
+pytestmark = pytest.mark.slow
+
+HOST = "https://host.example"
+
+
+def hub_config(*proxy_args, extra=""):
+    """A Hub whose servers are `jupyter-embedproxy <args> -- python tests/testapp.py`."""
+    args = ["--debug", *proxy_args, "--", sys.executable, TESTAPP, "--port", "{port}"]
+    return f"c.Spawner.cmd = ['jupyter-embedproxy']\nc.Spawner.args = {args!r}\n{extra}"
+
+
+async def get_json(session, url, **kwargs):
+    async with session.get(url, **kwargs) as r:
+        text = await r.text()
+        assert r.status == 200, (r.status, r.url, text[:500])
+        return json.loads(text)
+
+
+def lower_headers(echo):
+    headers = echo["headers"]
+    if isinstance(headers, dict):
+        return {k.lower(): v for k, v in headers.items()}
+    return {k.lower(): v for k, v in headers}
+
+
+async def test_owner_admin_share_and_revoke(hub_factory):
+    hub = await hub_factory(hub_config("--forward-user", "--auth-cache-max-age", "1"))
+    for name in ("alice", "bob"):
+        await hub.create_user(name)
+    await hub.api("POST", "groups/team", json_body={"users": ["alice"]})
+    url = await hub.spawn("alice")
+
+    # the owner goes through the Hub's OAuth and reaches the app
+    async with hub.login("alice") as alice:
+        echo = await get_json(alice, url + "echo?x=1")
+        headers = lower_headers(echo)
+        assert headers["x-forwarded-user"] == "alice"
+        assert headers["x-forwarded-groups"] == "team"
+        # the proxy's session cookie (a Hub token) never reaches the app
+        assert "jupyterhub-user-alice" not in headers.get("cookie", "")
+        # a spoofed identity header is replaced, not passed on
+        echo = await get_json(alice, url + "echo", headers={"X-Forwarded-User": "mallory"})
+        assert lower_headers(echo)["x-forwarded-user"] == "alice"
+
+    # the admin gets in (admin:servers implies access:servers)
+    async with hub.login("admin") as admin:
+        echo = await get_json(admin, url + "echo")
+        assert lower_headers(echo)["x-forwarded-user"] == "admin"
+
+    # another user does not; after a share, they do; after revoking, they don't
+    async with hub.login("bob") as bob:
+        async with bob.get(url + "echo") as r:
+            assert r.status == 403
+        status, body = await hub.api("POST", "shares/alice/", json_body={"user": "bob"})
+        assert status == 200, body
+        echo = await get_json(bob, url + "echo")
+        assert lower_headers(echo)["x-forwarded-user"] == "bob"
+        status, body = await hub.api("PATCH", "shares/alice/", json_body={"user": "bob"})
+        assert status == 200, body
+        await asyncio.sleep(1.5)  # > --auth-cache-max-age
+        async with bob.get(url + "echo", headers={"Accept": "text/html"}) as r:
+            page = await r.text()
+            assert r.status == 403, page
+            # the page says who is logged in and how to log out
+            assert "bob" in page and "/hub/logout" in page
+
+
+async def test_api_tokens(hub_factory):
+    hub = await hub_factory(hub_config())
+    for name in ("alice", "bob"):
+        await hub.create_user(name)
+    url = await hub.spawn("alice")
+    alice_token = await hub.user_token("alice", scopes=["access:servers!server=alice/"])
+    bob_token = await hub.user_token("bob")
+    async with aiohttp.ClientSession() as s:
+        # no credentials: an API client is refused, a browser is sent to log in
+        async with s.post(url + "echo", data=b"x", allow_redirects=False) as r:
+            assert r.status == 403
+        async with s.get(url + "echo", allow_redirects=False) as r:
+            assert r.status == 302
+            assert "/hub/api/oauth2/authorize" in r.headers["Location"]
+        echo = await get_json(s, url + "echo", headers={"Authorization": f"token {alice_token}"})
+        # the token is consumed by the proxy
+        assert alice_token not in json.dumps(echo)
+        async with s.get(url + "echo", headers={"Authorization": f"token {bob_token}"}) as r:
+            assert r.status == 403
+        async with s.get(url + "echo", headers={"Authorization": "token not-a-token"}) as r:
+            assert r.status == 403
+        # a token in a page URL is refused while token login is off
+        async with s.get(url + f"echo?token={alice_token}", allow_redirects=False) as r:
+            assert r.status == 403
+            assert "token login is off" in (await r.text())
+    assert alice_token not in hub.log_text()
+
+
+async def test_token_login_for_iframes(hub_factory):
+    hub = await hub_factory(
+        hub_config("--allow-token-login", "--frame-ancestors", HOST, "--cookie-partitioned")
+    )
+    await hub.create_user("alice")
+    url = await hub.spawn("alice")
+    token = await hub.user_token("alice", scopes=["access:servers!server=alice/"], expires_in=300)
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as s:
+        async with s.get(url + f"echo?a=1&token={token}&b=2", allow_redirects=False) as r:
+            assert r.status == 302, await r.text()
+            assert r.headers["Location"] == "/user/alice/echo?a=1&b=2"
+            assert r.headers["Referrer-Policy"] == "no-referrer"
+            cookie = r.headers["Set-Cookie"]
+            attrs = [a.strip() for a in cookie.split(";")]
+            assert attrs[0].startswith("jupyterhub-user-alice=")
+            for attr in ("HttpOnly", "Secure", "SameSite=None", "Partitioned", "Path=/user/alice/"):
+                assert attr in attrs, cookie
+            assert "frame-ancestors " + HOST in r.headers["Content-Security-Policy"]
+        # the browser follows with the cookie; the app sees neither token nor cookie
+        cookie_value = attrs[0].split("=", 1)[1]
+        echo = await get_json(
+            s, url + "echo?a=1&b=2", headers={"Cookie": f"jupyterhub-user-alice={cookie_value}"}
+        )
+        assert token not in json.dumps(echo)
+        assert "jupyterhub-user-alice" not in json.dumps(echo)
+        assert echo["query"] in ("a=1&b=2", {"a": ["1"], "b": ["2"]}, {"a": "1", "b": "2"})
+        # a bad token is refused, nothing set
+        async with s.get(url + "echo?token=bogus", allow_redirects=False) as r:
+            assert r.status == 403
+            assert "Set-Cookie" not in r.headers
+    # the token appears in no log line of the Hub or the proxy
+    assert token not in hub.log_text()
+
+
+async def test_websocket_auth(hub_factory):
+    hub = await hub_factory(hub_config())
+    await hub.create_user("alice")
+    url = await hub.spawn("alice")
+    ws_url = "ws" + url[4:] + "ws"
+    token = await hub.user_token("alice", scopes=["access:servers!server=alice/"])
+    async with aiohttp.ClientSession() as s:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as e:
+            await s.ws_connect(ws_url)
+        assert e.value.status == 403
+        async with s.ws_connect(ws_url, headers={"Authorization": f"token {token}"}) as ws:
+            await ws.send_str("hello")
+            assert (await ws.receive(timeout=10)).data == "hello"
+        # browsers cannot set headers on websockets: ?token= works there, as in JupyterHub
+        async with s.ws_connect(ws_url + f"?token={token}") as ws:
+            await ws.send_bytes(b"\x00\x01")
+            assert (await ws.receive(timeout=10)).data == b"\x00\x01"
+    async with hub.login("alice") as alice:
+        async with alice.ws_connect(ws_url, origin=url.rsplit("/user/", 1)[0]) as ws:
+            await ws.send_str("cookie")
+            assert (await ws.receive(timeout=10)).data == "cookie"
+        # cross-site websocket hijacking: refused
+        with pytest.raises(aiohttp.WSServerHandshakeError) as e:
+            await alice.ws_connect(ws_url, origin="https://evil.example")
+        assert e.value.status == 403
+
+
+async def _last_activity(hub, name):
+    status, user = await hub.api("GET", f"users/{name}")
+    assert status == 200, user
+    return user["servers"][""]["last_activity"]
+
+
+async def test_activity_and_hub_down(hub_factory):
+    hub = await hub_factory(
+        hub_config("--activity-interval", "1", "--activity-exclude-paths", "/poll$"),
+        cleanup_servers=False,
+    )
+    await hub.create_user("alice")
+    url = await hub.spawn("alice")
+    token = await hub.user_token("alice", scopes=["access:servers!server=alice/"])
+    auth = {"Authorization": f"token {token}"}
+    async with aiohttp.ClientSession() as s:
+        await get_json(s, url + "echo", headers=auth)
+        await asyncio.sleep(2.5)
+        first = await _last_activity(hub, "alice")
+        # no traffic (excluded polling only): last_activity stays
+        for _ in range(3):
+            async with s.get(url + "poll", headers=auth) as r:
+                assert r.status < 500
+        await asyncio.sleep(2.5)
+        assert await _last_activity(hub, "alice") == first
+        # traffic: it moves
+        await get_json(s, url + "echo", headers=auth)
+        await asyncio.sleep(2.5)
+        second = await _last_activity(hub, "alice")
+        assert second > first
+
+        # the Hub (and its proxy) goes away: the server keeps serving from the auth cache
+        status, user = await hub.api("GET", "users/alice")
+        server_url = re.sub(r"/user/alice/$", "", url)
+        direct = _direct_url(hub, "alice")
+        await hub.stop(kill_servers=False)
+        for _ in range(3):
+            await get_json(s, direct + "echo", headers=auth)
+            await asyncio.sleep(1)
+        # a new login (uncached token) gets a 503 with a retry hint, not a traceback
+        async with s.get(direct + "echo", headers={"Authorization": "token other"}) as r:
+            assert r.status == 503
+            assert r.headers["Retry-After"]
+        await hub.start()
+        await asyncio.sleep(3)
+        assert await _last_activity(hub, "alice") > second
+        assert server_url
+
+
+def _direct_url(hub, name):
+    """The proxy's own address, from the Hub's log of the spawn."""
+    m = re.findall(rf"listening on (http://127\.0\.0\.1:\d+/user/{name}/)", hub.log_text())
+    assert m, hub.log_tail()
+    return m[-1]
+
+
+async def test_internal_ssl(hub_factory, tmp_path):
+    hub = await hub_factory(
+        hub_config(
+            extra=f"c.JupyterHub.internal_ssl = True\n"
+            f"c.JupyterHub.internal_certs_location = {str(tmp_path / 'certs')!r}\n"
+        )
+    )
+    await hub.create_user("alice")
+    t0 = time.monotonic()
+    url = await hub.spawn("alice")
+    assert re.search(r"listening on https://", hub.log_text())
+    async with hub.login("alice") as alice:
+        echo = await get_json(alice, url + "echo")
+        assert echo["path"].endswith("/echo")
+    assert time.monotonic() - t0 < 60
+
+
+VOILA_NOTEBOOK = """\
+import ipywidgets as w
+slider = w.IntSlider(value=3, description="n")
+out = w.Label()
+def on_change(change):
+    out.value = f"square {change.new ** 2}"
+slider.observe(on_change, names="value")
+print("hello from voila")
+w.VBox([slider, out])
+"""
+
+
+async def test_voila_with_widgets_through_the_proxy(hub_factory, tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(VOILA_NOTEBOOK)]
+    path = tmp_path / "dash.ipynb"
+    nbformat.write(nb, path)
+    cmd = [
+        "jupyter-embedproxy",
+        "--",
+        "voila",
+        "--port={port}",
+        "--no-browser",
+        "--Voila.base_url={base_url}",
+        "--Voila.server_url=/",
+        "--Voila.ip=127.0.0.1",
+        str(path),
+    ]
+    hub = await hub_factory(f"c.Spawner.cmd = {cmd!r}\n")
+    await hub.create_user("alice")
+    url = await hub.spawn("alice")
+    async with hub.login("alice") as alice:
+        async with alice.get(url) as r:
+            page = await r.text()
+            assert r.status == 200, page[:300]
+        # the notebook ran and its output is in the page
+        assert "hello from voila" in page
+        kernel_id = re.search(r'kernelId["\']?\s*[:=]\s*["\']([0-9a-f-]{36})', page).group(1)
+        # the kernel websocket works through Hub, proxy and Voila: move the
+        # slider as the browser would (widget comm messages; Voila does not allow
+        # execute_request) and read the observer's result back from the kernel
+        ws_url = "ws" + url[4:] + f"api/kernels/{kernel_id}/channels?session_id=test"
+        async with alice.ws_connect(ws_url, origin=url.split("/user/")[0]) as ws:
+            kernel = _KernelChannel(ws)
+            reply = await kernel.request("comm_info_request", {"target_name": "jupyter.widget"})
+            comm_ids = list(reply["content"]["comms"])
+            assert comm_ids, reply
+            models, answered = {}, set()
+            for comm_id in comm_ids:
+                await kernel.send(
+                    "comm_msg", {"comm_id": comm_id, "data": {"method": "request_state"}}
+                )
+            while answered != set(comm_ids):
+                msg = await kernel.next("comm_msg")
+                answered.add(msg["content"]["comm_id"])
+                state = msg["content"]["data"].get("state", {})
+                if "_model_name" in state:
+                    models[state["_model_name"]] = msg["content"]["comm_id"]
+            await kernel.send(
+                "comm_msg",
+                {
+                    "comm_id": models["IntSliderModel"],
+                    "data": {"method": "update", "state": {"value": 7}, "buffer_paths": []},
+                },
+            )
+            while True:
+                msg = await kernel.next("comm_msg")
+                if msg["content"]["comm_id"] == models["LabelModel"]:
+                    state = msg["content"]["data"].get("state", {})
+                    if "value" in state:
+                        assert state["value"] == "square 49"
+                        break
+
+
+class _KernelChannel:
+    """Just enough of the Jupyter websocket protocol (JSON, legacy) for the tests."""
+
+    def __init__(self, ws):
+        self.ws = ws
+
+    async def send(self, msg_type, content, channel="shell"):
+        msg_id = uuid.uuid4().hex
+        await self.ws.send_json(
+            {
+                "header": {
+                    "msg_id": msg_id,
+                    "msg_type": msg_type,
+                    "username": "test",
+                    "session": "test",
+                    "version": "5.3",
+                    "date": "2026-01-01T00:00:00Z",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "buffers": [],
+                "channel": channel,
+                "content": content,
+            }
+        )
+        return msg_id
+
+    async def next(self, msg_type, parent=None, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = await self.ws.receive(timeout=max(0.1, deadline - time.monotonic()))
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                raise AssertionError(f"websocket closed: {msg}")
+            data = json.loads(msg.data)
+            if data["msg_type"] != msg_type:
+                continue
+            if parent and data.get("parent_header", {}).get("msg_id") != parent:
+                continue
+            return data
+
+    async def request(self, msg_type, content):
+        msg_id = await self.send(msg_type, content)
+        return await self.next(msg_type.replace("_request", "_reply"), parent=msg_id)
