@@ -784,7 +784,7 @@ class EmbedProxy(JupyterApp):
         return web.Application(make_handlers(forwarder, self.base_url, extra), **settings)
 
     def _listen(self, app):
-        server = httpserver.HTTPServer(
+        server = _ProxyHTTPServer(
             app,
             xheaders=False,
             max_body_size=self.max_body_size or (1 << 62),
@@ -878,6 +878,23 @@ class EmbedProxy(JupyterApp):
         if self.generate_config:
             return super().start()
         return _run_loop(self._run())
+
+
+def _no_nodelay_toggle(value):
+    pass
+
+
+class _ProxyHTTPServer(httpserver.HTTPServer):
+    """Sets TCP_NODELAY once per connection.
+
+    Tornado turns it on and off around every response (two system calls per
+    request); the proxy writes whole chunks, so it can stay on.
+    """
+
+    def handle_stream(self, stream, address):
+        stream.set_nodelay(True)
+        stream.set_nodelay = _no_nodelay_toggle
+        super().handle_stream(stream, address)
 
 
 def _run_loop(coro):

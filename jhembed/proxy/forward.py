@@ -142,7 +142,12 @@ class Forwarder:
                 connector = aiohttp.UnixConnector(path=self.child.unix_socket, limit=0)
             else:
                 connector = aiohttp.TCPConnector(
-                    limit=0, keepalive_timeout=60, ttl_dns_cache=None, use_dns_cache=False
+                    limit=0,
+                    keepalive_timeout=60,
+                    ttl_dns_cache=None,
+                    use_dns_cache=False,
+                    # the app is on loopback: no aiodns channel and its thread
+                    resolver=aiohttp.ThreadedResolver(),
                 )
             self._session = aiohttp.ClientSession(
                 connector=connector,
