@@ -46,7 +46,7 @@ c.JupyterHub.port = {port}
 c.JupyterHub.base_url = {base_url!r}
 c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.hub_port = {hub_port}
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
+c.ConfigurableHTTPProxy.api_url = "{proxy_api_scheme}://127.0.0.1:{proxy_api_port}"
 c.ConfigurableHTTPProxy.command = [{chp!r}]
 c.ConfigurableHTTPProxy.debug = False
 c.JupyterHub.db_url = "sqlite:///{dir}/jupyterhub.sqlite"
@@ -67,6 +67,13 @@ c.JupyterHub.log_level = "DEBUG"
 """
 
 
+def _is_chp(process):
+    try:
+        return any("configurable-http-proxy" in part for part in process.cmdline())
+    except psutil.Error:
+        return False
+
+
 class Hub:
     """A running JupyterHub; ``url`` is its public URL (ends with the base URL)."""
 
@@ -82,7 +89,9 @@ class Hub:
         self.log_path = self.dir / "jupyterhub.log"
         self.env = dict(os.environ, **(env or {}))
         # the Hub finds jupyter-embedproxy and node on PATH
-        self.env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), self.env.get("PATH", "")])
+        self.env["PATH"] = os.pathsep.join(
+            [str(Path(sys.executable).parent), self.env.get("PATH", "")]
+        )
         self.proc = None
         self._descendants = set()
         self._config = _BASE_CONFIG.format(
@@ -90,6 +99,8 @@ class Hub:
             base_url=base_url,
             hub_port=self.hub_port,
             proxy_api_port=free_port(),
+            # with internal_ssl the proxy's API speaks TLS too
+            proxy_api_scheme="https" if "internal_ssl = True" in config else "http",
             chp=str(CHP),
             dir=self.dir,
             token=self.token,
@@ -115,7 +126,9 @@ class Hub:
         async with aiohttp.ClientSession() as s:
             while True:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"JupyterHub exited with {self.proc.returncode}:\n{self.log_tail()}")
+                    raise RuntimeError(
+                        f"JupyterHub exited with {self.proc.returncode}:\n{self.log_tail()}"
+                    )
                 try:
                     async with s.get(self.api_url) as r:
                         if r.status == 200:
@@ -123,7 +136,9 @@ class Hub:
                 except aiohttp.ClientError:
                     pass
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"JupyterHub did not answer in {timeout}s:\n{self.log_tail()}")
+                    raise RuntimeError(
+                        f"JupyterHub did not answer in {timeout}s:\n{self.log_tail()}"
+                    )
                 await asyncio.sleep(0.2)
 
     async def stop(self, timeout=30, kill_servers=True):
@@ -137,6 +152,12 @@ class Hub:
             with contextlib.suppress(psutil.Error):
                 self._descendants.update(psutil.Process(self.proc.pid).children(recursive=True))
             await self._stop_hub(timeout)
+        # the Hub's configurable-http-proxy must be gone before a Hub starts again
+        chp = [p for p in self._descendants if _is_chp(p)]
+        for p in chp:
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+        psutil.wait_procs(chp, timeout=10)
         if kill_servers:
             for p in self._descendants:
                 with contextlib.suppress(psutil.Error):
@@ -210,7 +231,9 @@ class Hub:
                 # the spawn failed and the Hub dropped the server
                 raise AssertionError(f"server {name}/{server_name} is gone:\n{self.log_tail()}")
             if time.monotonic() > deadline:
-                raise AssertionError(f"server {name}/{server_name} not ready in {timeout}s:\n{self.log_tail()}")
+                raise AssertionError(
+                    f"server {name}/{server_name} not ready in {timeout}s:\n{self.log_tail()}"
+                )
             await asyncio.sleep(0.25)
 
     # -- browser-like sessions ------------------------------------------------
@@ -228,6 +251,22 @@ class Hub:
             async with s.post(f"{self.url}hub/login", data=form, allow_redirects=False) as r:
                 assert r.status == 302, (r.status, await r.text())
             yield s
+
+
+async def get_authorized(session, url, **kwargs):
+    """GET ``url`` with a logged-in session, clicking "Authorize" on the Hub's
+    OAuth confirmation page (shown to anyone but the server's owner).
+
+    Returns (status, final URL, text).
+    """
+    async with session.get(url, **kwargs) as r:
+        status, final, text = r.status, r.url, await r.text()
+    if status == 200 and "/hub/api/oauth2/authorize" in final.path and "<form" in text:
+        form = [("_xsrf", re.search(r'name="_xsrf" value="([^"]+)"', text).group(1))]
+        form += [("scopes", s) for s in re.findall(r'name="scopes" value="([^"]*)"', text)]
+        async with session.post(final, data=form) as r:
+            status, final, text = r.status, r.url, await r.text()
+    return status, final, text
 
 
 @contextlib.asynccontextmanager

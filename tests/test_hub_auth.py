@@ -11,6 +11,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from hub import get_authorized
 
 HERE = Path(__file__).resolve().parent
 TESTAPP = str(HERE / "testapp.py")
@@ -27,10 +28,9 @@ def hub_config(*proxy_args, extra=""):
 
 
 async def get_json(session, url, **kwargs):
-    async with session.get(url, **kwargs) as r:
-        text = await r.text()
-        assert r.status == 200, (r.status, r.url, text[:500])
-        return json.loads(text)
+    status, final, text = await get_authorized(session, url, **kwargs)
+    assert status == 200, (status, final, text[:500])
+    return json.loads(text)
 
 
 def lower_headers(echo):
@@ -163,6 +163,7 @@ async def test_websocket_auth(hub_factory):
             await ws.send_bytes(b"\x00\x01")
             assert (await ws.receive(timeout=10)).data == b"\x00\x01"
     async with hub.login("alice") as alice:
+        await get_json(alice, url + "echo")  # OAuth with the server: its session cookie
         async with alice.ws_connect(ws_url, origin=url.rsplit("/user/", 1)[0]) as ws:
             await ws.send_str("cookie")
             assert (await ws.receive(timeout=10)).data == "cookie"

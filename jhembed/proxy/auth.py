@@ -234,7 +234,7 @@ class HubLogin:
         )
         handler.redirect(url_concat(hub_auth.login_url, params))
 
-    def _forbidden(self, handler, user):
+    def _forbidden(self, handler, user, headers=None):
         kind = user.get("kind", "user")
         self.log.warning("%s %s may not use this server (missing scopes)", kind, user["name"])
         owner = f" of {self.owner}" if self.owner else ""
@@ -245,13 +245,14 @@ class HubLogin:
             f"You are logged in as {kind} {user['name']}, but this server{owner} "
             "is not shared with you. Log out to log in as someone else.",
             links=[("Log out", self.logout_url), ("Your JupyterHub home", self.home_url)],
+            headers=headers,
         )
 
     async def _token_login(self, handler, token):
         """``?token=`` in a page URL: trade it for a session cookie, then drop it from the URL."""
         request = handler.request
         clean = strip_token(request.uri)
-        handler.set_header("Referrer-Policy", "no-referrer")
+        no_referrer = {"Referrer-Policy": "no-referrer"}
         if not self.allow_token_login:
             self.log.warning("Refused a token in the URL of %s: token login is off", request.path)
             send_page(
@@ -261,24 +262,34 @@ class HubLogin:
                 "This server does not accept tokens in the URL (token login is off). "
                 "Send the token in an Authorization header, or ask the admin to enable "
                 "allow_token_login for this app.",
+                headers=no_referrer,
             )
             return
         if request.method not in ("GET", "HEAD"):
             send_page(
-                handler, 403, "Token in URL refused", "Token login works for page loads only."
+                handler,
+                403,
+                "Token in URL refused",
+                "Token login works for page loads only.",
+                headers=no_referrer,
             )
             return
         user = await self.user_for_token(token, handler)
         if user is None:
             send_page(
-                handler, 403, "Invalid token", "The token in the link is invalid or has expired."
+                handler,
+                403,
+                "Invalid token",
+                "The token in the link is invalid or has expired.",
+                headers=no_referrer,
             )
             return
         if not self.allowed(user):
-            self._forbidden(handler, user)
+            self._forbidden(handler, user, headers=no_referrer)
             return
         self.log.info("Token login for %s %s", user.get("kind", "user"), user["name"])
         self.hub_auth.set_cookie(handler, token)
+        handler.set_header("Referrer-Policy", "no-referrer")
         handler.set_header("Cache-Control", "no-store")
         handler.redirect(clean)
 

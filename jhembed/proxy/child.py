@@ -165,7 +165,9 @@ class ChildProcess:
                 preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None,
             )
         except OSError as e:
-            raise ChildStartError(f"could not start {self.app_name} ({self.command[0]}): {e}") from None
+            raise ChildStartError(
+                f"could not start {self.app_name} ({self.command[0]}): {e}"
+            ) from None
         asyncio.ensure_future(self._pump_output(self.proc))
         deadline = time.monotonic() + self.timeout
         interval = _POLL_START
@@ -276,4 +278,3 @@ def _expand(arg, values):
             f"cannot expand {arg!r}: unknown placeholder {e} (known: {{port}}, {{base_url}}, "
             "{unix_socket}; write {{ and }} for literal braces)"
         ) from None
-

@@ -356,19 +356,47 @@ class ProxyHandler(_ProxyMixin, web.RequestHandler):
     _upstream = None
     _body_open = False
     _active = False
+    _forwarding = False
+
+    @property
+    def body_pending(self):
+        """A request body that nobody has read (the request was answered in prepare)."""
+        if self._forwarding or self._upstream is not None:
+            return False
+        headers = self.request.headers
+        return headers.get("Content-Length", "0") != "0" or "Transfer-Encoding" in headers
 
     def compute_etag(self):
         return None
 
+    @property
+    def _has_body(self):
+        headers = self.request.headers
+        return "Transfer-Encoding" in headers or headers.get("Content-Length", "0") != "0"
+
     async def prepare(self):
+        # Answering here, before tornado has read the request, costs the
+        # connection (tornado closes it).  Requests without a body are admitted
+        # in _forward instead, once read, so early answers (login redirects,
+        # 403, 503) keep the connection alive; requests with a body are
+        # admitted here, before their body streams to the app.
+        if not self._has_body:
+            return
+        if not await self._admit():
+            return
+        self._queue = asyncio.Queue(_QUEUE_CHUNKS)
+        self._body_open = True
+        self._start_upstream(self._body())
+
+    async def _admit(self):
+        """CORS preflight, path, login and app state; False when already answered."""
         request = self.request
-        policy = self.policy
         if (
             request.method == "OPTIONS"
             and "Access-Control-Request-Method" in request.headers
             and "Origin" in request.headers
         ):
-            status, headers = policy.preflight(
+            status, headers = self.policy.preflight(
                 request.headers["Origin"],
                 request.headers["Access-Control-Request-Method"],
                 request.headers.get("Access-Control-Request-Headers"),
@@ -380,21 +408,14 @@ class ProxyHandler(_ProxyMixin, web.RequestHandler):
                 for name, value in headers.items():
                     self.set_header(name, value)
                 self.finish()
-            return
+            return False
         if not await self._check_request():
-            return
+            return False
         fw = self.forwarder
         self._active = fw.counts_as_activity(request.path)
         if self._active:
             fw.touch()
-        headers = request.headers
-        if "Content-Length" in headers or "Transfer-Encoding" in headers:
-            if headers.get("Content-Length", "") != "0":
-                self._queue = asyncio.Queue(_QUEUE_CHUNKS)
-                self._body_open = True
-                self._start_upstream(self._body())
-        else:
-            pass  # no body: the request starts in _forward
+        return True
 
     def _start_upstream(self, data):
         fw = self.forwarder
@@ -454,8 +475,12 @@ class ProxyHandler(_ProxyMixin, web.RequestHandler):
         self._body_open = False
 
     async def _forward(self, *args):
+        self._forwarding = True
         if self._finished:
             return
+        if self._queue is None and self._upstream is None:
+            if not await self._admit():
+                return
         if self._queue is not None:
             self._body_open = False
             if self._queue.full():

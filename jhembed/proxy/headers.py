@@ -159,7 +159,8 @@ class HeaderPolicy:
         self.rewrites_cookies = bool(self.cookie_samesite) or self.rewrite_cookie_path
         # allowed origins for websocket Origin checks: cors origins + framing origins
         self.ws_origins = frozenset(
-            list(self.cors_origins) + [o for o in self.frame_ancestors if "://" in o and "*" not in o]
+            list(self.cors_origins)
+            + [o for o in self.frame_ancestors if "://" in o and "*" not in o]
         )
 
     # -- CSP / XFO -------------------------------------------------------------
@@ -196,7 +197,11 @@ class HeaderPolicy:
                 has_path = True
                 if self.rewrite_cookie_path:
                     path = attr.split("=", 1)[1].strip() if "=" in attr else "/"
-                    attr = "Path=" + self.base_url.rstrip("/") + (path if path.startswith("/") else "/" + path)
+                    attr = (
+                        "Path="
+                        + self.base_url.rstrip("/")
+                        + (path if path.startswith("/") else "/" + path)
+                    )
             elif self.cookie_samesite and name in ("samesite", "secure", "partitioned"):
                 continue
             out.append(attr)

@@ -39,6 +39,10 @@ def send_page(
     for name, value in (headers or {}).items():
         handler.set_header(name, value)
     handler.set_header("Cache-Control", "no-store")
+    if getattr(handler, "body_pending", False):
+        # answered before the request body was read: the connection cannot be
+        # reused, and saying so keeps a keep-alive client (or CHP) from reusing it
+        handler.set_header("Connection", "close")
     if wants_html(handler):
         handler.set_header("Content-Type", "text/html; charset=utf-8")
         handler.finish(page(title, message, refresh=refresh, detail=detail, links=links))
