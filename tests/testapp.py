@@ -84,6 +84,10 @@ class Download(web.RequestHandler):
             await self.flush()
             sent += n
 
+    def head(self):
+        self.set_header("Content-Length", self.get_argument("size", "1000"))
+        self.set_header("Content-Type", "application/octet-stream")
+
 
 @web.stream_request_body
 class Upload(web.RequestHandler):

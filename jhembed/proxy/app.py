@@ -29,6 +29,7 @@ from traitlets import (
     Float,
     Int,
     List,
+    TraitError,
     Unicode,
     Union,
     default,
@@ -591,6 +592,14 @@ class EmbedProxy(JupyterApp):
             raise ConfigError(
                 f"unknown option {arg.split('=', 1)[0]!r} (see jupyter-embedproxy --help-all)"
             )
+
+    def _load_config(self, cfg, section_names=None, traits=None):
+        # a bad value is the user's error: one line and exit 2 (ConfigError),
+        # not traitlets' generic "Bad config encountered" and exit 1
+        try:
+            super()._load_config(cfg, section_names=section_names, traits=traits)
+        except TraitError as e:
+            raise ConfigError(str(e)) from None
 
     def initialize(self, argv=None):
         self._check_options(sys.argv[1:] if argv is None else argv)

@@ -272,8 +272,8 @@ class Forwarder:
             if not self.log_debug:
                 return
             log = self.log.debug
-        elif status < 500:
-            log = self.log.warning
+        elif status < 500 or status == 503:
+            log = self.log.warning if status != 503 else self.log.debug
         else:
             log = self.log.error
         request = handler.request
@@ -582,6 +582,7 @@ class WebSocketProxyHandler(_ProxyMixin, websocket.WebSocketHandler):
     upstream = None
     _pump = None
     _active = False
+    _protocol = None
 
     def check_origin(self, origin):
         return self.policy.websocket_origin_allowed(origin, self.request.headers.get("Host"))
@@ -634,6 +635,9 @@ class WebSocketProxyHandler(_ProxyMixin, websocket.WebSocketHandler):
         return self.upstream.protocol if self.upstream is not None else None
 
     def open(self, *args, **kwargs):
+        # tornado may call on_close (stream closed) before it copies the close
+        # code it received onto the handler: keep the protocol to read it there
+        self._protocol = self.ws_connection
         self._pump = asyncio.ensure_future(self._pump_upstream())
 
     async def _pump_upstream(self):
@@ -701,10 +705,12 @@ class WebSocketProxyHandler(_ProxyMixin, websocket.WebSocketHandler):
     def on_close(self):
         upstream = self.upstream
         if upstream is not None and not upstream.closed:
-            code = self.close_code
+            protocol = self._protocol
+            code = self.close_code or getattr(protocol, "close_code", None)
             if code is None or code in (1005, 1006, 1015):
                 code = 1000
-            reason = (self.close_reason or "").encode("utf-8")
+            reason = self.close_reason or getattr(protocol, "close_reason", None) or ""
+            reason = reason.encode("utf-8")
             asyncio.ensure_future(self._safe(upstream.close(code=code, message=reason)))
         # the pump ends by itself when the app closes; cancel it if it is still waiting
         if self._pump is not None and not self._pump.done():

@@ -84,7 +84,8 @@ def validate_frame_ancestors(values, trait="EmbedProxy.frame_ancestors"):
     for item in items:
         low = item.lower()
         if low in ("self", "none"):
-            raise TraitError(f"{trait}: write {item!r} with single quotes: \"'{low}'\"")
+            # the command line eats the quotes of --frame-ancestors 'self'
+            low = f"'{low}'"
         if low in _KEYWORDS:
             result.append(low)
         elif _SCHEME_SOURCE.match(low):

@@ -1,0 +1,141 @@
+"""Command-line errors: one clear line, a non-zero exit, nothing started."""
+
+import socket
+import sys
+
+import pytest
+from proxyutil import TESTAPP, run_cli
+
+from jhembed.proxy.app import EmbedProxy
+
+NOAUTH = ["--no-authentication"]
+
+
+def one_line_error(stderr):
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("jupyter-embedproxy: error: "), stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--no-such-flag", "--", "true"], ["unknown option", "--no-such-flag"]),
+        (NOAUTH, ["no command given", "--"]),
+        (
+            NOAUTH + ["--", "surely-not-a-command-xyz"],
+            ["command not found", "surely-not-a-command-xyz"],
+        ),
+        (
+            NOAUTH + ["--frame-ancestors", "not an origin", "--", "true"],
+            ["frame_ancestors", "not a valid origin"],
+        ),
+        (NOAUTH + ["--cors-origins", "https://x.example/path", "--", "true"], ["cors_origins"]),
+        (NOAUTH + ["--cookie-samesite", "sometimes", "--", "true"], ["cookie_samesite"]),
+        (["--", "true"], ["JUPYTERHUB_API_TOKEN", "--no-authentication"]),
+        (NOAUTH + ["--port", "70000", "--", "true"], ["port"]),
+        (
+            NOAUTH
+            + [
+                "--keyfile",
+                "/nonexistent/key.pem",
+                "--certfile",
+                "/nonexistent/c.pem",
+                "--",
+                "true",
+            ],
+            ["JUPYTERHUB_SSL_KEYFILE", "/nonexistent/key.pem"],
+        ),
+        (NOAUTH + ["--activity-exclude-paths", "([", "--", "true"], ["activity_exclude_paths"]),
+    ],
+)
+def test_bad_command_lines(args, words):
+    code, _, err = run_cli(*args, env={"JUPYTERHUB_API_TOKEN": ""})
+    assert code == 2, err
+    line = one_line_error(err)
+    for word in words:
+        assert word in line, line
+
+
+def test_port_in_use():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        code, _, err = run_cli(
+            *NOAUTH, "--address", "127.0.0.1", "--port", str(port), "--", *TESTAPP
+        )
+    assert code == 2
+    line = one_line_error(err)
+    assert f"port {port}" in line and "already in use" in line
+
+
+def test_missing_hub_client_id():
+    code, _, err = run_cli(
+        "--", "true", env={"JUPYTERHUB_API_TOKEN": "x", "JUPYTERHUB_CLIENT_ID": ""}
+    )
+    assert code == 2
+    assert "JUPYTERHUB_CLIENT_ID" in one_line_error(err)
+
+
+def test_help_all_lists_every_option():
+    code, out, _ = run_cli("--help-all")
+    assert code == 0
+    for flag in (
+        "--frame-ancestors",
+        "--allow-token-login",
+        "--destport",
+        "--server-port",
+        "--timeout",
+    ):
+        assert flag in out
+
+
+def test_generate_config_has_every_trait(tmp_path):
+    code, out, err = run_cli("--generate-config", "-y", env={"JUPYTER_CONFIG_DIR": str(tmp_path)})
+    assert code == 0, err
+    text = (tmp_path / "jupyter_embedproxy_config.py").read_text()
+    for name in EmbedProxy.class_own_traits(config=True):
+        assert f"c.EmbedProxy.{name}" in text, name
+
+
+def test_peer_flags_are_accepted():
+    """Flags of jupyter standaloneproxy and jhsingle-native-proxy parse with the same meaning."""
+    app = EmbedProxy()
+    app.initialize(
+        [
+            "--no-authentication",
+            "--address", "127.0.0.2",
+            "--port", "9999",
+            "--server-port", "7777",
+            "--base-url", "/user/x/",
+            "--absolute-url",
+            "--timeout", "12",
+            "--environment", "FOO=bar",
+            "--activity-interval", "60",
+            "--websocket-max-message-size", "1000",
+            "--request-headers-override", "X-A=b",
+            "--ready-check-path", "/health",
+            "--request-timeout", "9",
+            "--", sys.executable, "-c", "pass",
+        ]
+    )  # fmt: skip
+    assert (app.address, app.port, app.server_port) == ("127.0.0.2", 9999, 7777)
+    assert app.base_url == "/user/x/" and app.absolute_url
+    assert app.timeout == 12 and app.environment == {"FOO": "bar"}
+    assert app.activity_interval == 60 and app.websocket_max_message_size == 1000
+    assert app.request_headers_override == {"X-A": "b"}
+    assert app.ready_check_path == "/health" and app.request_timeout == 9
+    jh = EmbedProxy()
+    jh.initialize(["--no-authentication", "--ip", "127.0.0.3", "--destport", "5555",
+                   "--ready-timeout", "7", "--", sys.executable])  # fmt: skip
+    assert (jh.address, jh.server_port, jh.timeout) == ("127.0.0.3", 5555, 7)
+
+
+def test_defaults_from_the_hub_environment(monkeypatch):
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_URL", "http://127.0.0.4:8123/user/ann/lab/")
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/ann/lab/")
+    app = EmbedProxy()
+    app.initialize(["--no-authentication", "--", sys.executable])
+    assert (app.address, app.port, app.base_url) == ("127.0.0.4", 8123, "/user/ann/lab/")
