@@ -1,0 +1,520 @@
+"""EmbedSpawner: users pick an app from a catalog; the server runs it behind jupyter-embedproxy.
+
+``EmbedSpawnerMixin`` adds the catalog, the options form, one validation of
+``user_options`` for every way in (form, REST API, query) and the command line
+of ``jupyter-embedproxy`` to any spawner:
+
+- ``EmbedSpawner`` = mixin + ``LocalProcessSpawner`` (``spawner_class = "embed"``)
+- ``SimpleEmbedSpawner`` = mixin + ``SimpleLocalProcessSpawner`` (no system users;
+  demos and tests, ``"embed-simple"``)
+- ``EmbedDockerSpawner`` / ``EmbedKubeSpawner`` = mixin + DockerSpawner /
+  KubeSpawner (``pip install jhembed[docker]`` / ``jhembed[kubernetes]``)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jupyterhub.spawner import LocalProcessSpawner, SimpleLocalProcessSpawner
+from tornado import web
+from traitlets import Bool, Dict, HasTraits, List, TraitError, Unicode, default, observe
+
+from .apps import CatalogError, load_catalog
+from .proxy.headers import validate_cors_origins, validate_frame_ancestors
+
+MAX_OPTIONS_BYTES = 64 * 1024
+
+
+def _templates_dirs():
+    """Where the shipped templates are: installed data files, or the source tree."""
+    candidates = [
+        Path(sys.prefix) / "share" / "jupyterhub" / "jhembed" / "templates",
+        Path(__file__).resolve().parents[1] / "share" / "jupyterhub" / "jhembed" / "templates",
+    ]
+    return [str(p) for p in candidates if p.is_dir()]
+
+
+def _first(values):
+    if isinstance(values, list | tuple):
+        return values[0] if values else None
+    return values
+
+
+class EmbedSpawnerMixin(HasTraits):
+    """The app catalog, options form, validation and proxy command for any spawner."""
+
+    apps = Dict(
+        help="""The apps users may start, by name (the name is a slug that also names servers).
+
+        A value is a preset name, a dict of app fields, or a jupyter-server-proxy
+        ``servers`` entry pasted unchanged. Presets: ``voila``, ``jupyterlab``,
+        ``notebook``, ``streamlit``, ``panel``, ``http-server``. Fields:
+        ``display_name``, ``description``, ``command`` (argv with ``{port}``,
+        ``{base_url}`` and option placeholders), ``environment``,
+        ``ready_path``, ``timeout``, ``absolute_url``, ``frame_ancestors``,
+        ``cors_origins``, ``allow_token_login``, ``forward_user``,
+        ``proxy_args``, ``request_headers_override``, ``options`` (name ->
+        ``type`` string/int/bool/choice, ``choices``, ``regex``, ``default``,
+        ``help``, ``max_length``, ``minimum``, ``maximum``) and ``preset`` to
+        start from a preset. Default: ``{"jupyterlab": "jupyterlab"}``.
+        Example::
+
+            c.EmbedSpawner.apps = {
+                "dashboard": {"preset": "voila", "frame_ancestors": ["https://host.example"]},
+                "lab": "jupyterlab",
+                "report": {"command": ["python", "-m", "http.server", "{port}"]},
+            }
+
+        A bad entry stops the Hub at start-up with an error naming
+        ``c.EmbedSpawner.apps['name'].field``.
+        """,
+    ).tag(config=True)
+
+    @default("apps")
+    def _default_apps(self):
+        return {"jupyterlab": "jupyterlab"}
+
+    default_app = Unicode(
+        help="""App started when a request names none; default: the first app in ``apps``.
+
+        Example: ``c.EmbedSpawner.default_app = "lab"``.
+        """,
+    ).tag(config=True)
+
+    include_server_proxy_entry_points = Bool(
+        True,
+        help="""Also offer apps that installed packages register as ``jupyter_serverproxy_servers``
+        entry points (the jupyter-server-proxy plugin mechanism). Entries in ``apps`` with
+        the same name win. Default: True.
+        """,
+    ).tag(config=True)
+
+    app_from_server_name = Bool(
+        False,
+        help="""Start the app named like the server, without a form: ``/hub/spawn/bob/voila``.
+
+        Lets a host site keep one named server per app per user (needs
+        ``c.JupyterHub.allow_named_servers = True``). Default: False.
+        """,
+    ).tag(config=True)
+
+    frame_ancestors = List(
+        Unicode(),
+        default_value=["'self'"],
+        help="""Default CSP ``frame-ancestors`` for apps that set none: origins that may frame them.
+
+        Example: ``c.EmbedSpawner.frame_ancestors = ["'self'", "https://host.example.com"]``.
+        Default: ``["'self'"]``.
+        """,
+    ).tag(config=True)
+
+    @observe("frame_ancestors")
+    def _check_frame_ancestors(self, change):
+        validate_frame_ancestors(change.new, "c.EmbedSpawner.frame_ancestors")
+
+    cors_origins = List(
+        Unicode(),
+        help="""Default CORS origins for apps that set none. Default: none.""",
+    ).tag(config=True)
+
+    @observe("cors_origins")
+    def _check_cors(self, change):
+        validate_cors_origins(change.new, "c.EmbedSpawner.cors_origins")
+
+    allow_token_login = Bool(
+        False,
+        help="""Default for apps that set none: allow iframe login with ``?token=``. Default: False.""",
+    ).tag(config=True)
+
+    proxy_command = List(
+        Unicode(),
+        default_value=["jupyter-embedproxy"],
+        help="""The proxy program (and any leading arguments). Default: ``["jupyter-embedproxy"]``.""",
+    ).tag(config=True)
+
+    proxy_args = List(
+        Unicode(),
+        help="""Extra ``jupyter-embedproxy`` flags for every server, e.g. ``["--cookie-partitioned"]``.""",
+    ).tag(config=True)
+
+    options_form_template_dir = Unicode(
+        help="""A directory with your own ``options_form.html`` to use instead of the shipped one.
+
+        The template gets ``apps`` (name -> App, with ``label``, ``description``
+        and ``options``), ``selected`` (app name) and ``values`` (previous options).
+        Autoescape is on.
+        """,
+    ).tag(config=True)
+
+    @classmethod
+    def section_names(cls):
+        """``c.EmbedSpawner.*`` configures every composition (Simple, Docker, Kube...);
+        settings under the concrete class's own name win."""
+        names = super().section_names()
+        if "EmbedSpawner" not in names:
+            names.insert(len(names) - 1, "EmbedSpawner")
+        return names
+
+    # -- catalog ---------------------------------------------------------------------------
+
+    _catalog = None
+
+    @property
+    def catalog(self):
+        if self._catalog is None:
+            self._catalog = load_catalog(
+                self.apps, include_entry_points=self.include_server_proxy_entry_points, log=self.log
+            )
+            if not self._catalog:
+                raise CatalogError("c.EmbedSpawner.apps is empty: list at least one app")
+        return self._catalog
+
+    def _default_app_name(self):
+        catalog = self.catalog
+        if self.app_from_server_name and self.name in catalog:
+            return self.name
+        if self.default_app:
+            return self.default_app
+        if self.apps:
+            return next(iter(self.apps))
+        return next(iter(catalog))
+
+    # -- options form ------------------------------------------------------------------------
+
+    @default("options_form")
+    def _embed_options_form(self):
+        return self._render_options_form
+
+    def _render_options_form(self, spawner=None):
+        catalog = self.catalog
+        if self.app_from_server_name and self.name in catalog and not catalog[self.name].options:
+            return ""
+        if len(catalog) == 1 and not next(iter(catalog.values())).options:
+            return ""
+        dirs = _templates_dirs()
+        loaders = (
+            [FileSystemLoader(self.options_form_template_dir)]
+            if self.options_form_template_dir
+            else []
+        )
+        loaders.append(FileSystemLoader(dirs))
+        env = Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(default=True))
+        previous = self.orm_spawner.user_options if getattr(self, "orm_spawner", None) else None
+        previous = previous if isinstance(previous, dict) else {}
+        selected = (
+            previous.get("app") if previous.get("app") in catalog else self._default_app_name()
+        )
+        return env.get_template("options_form.html").render(
+            apps=catalog,
+            selected=selected,
+            values=previous,
+            fixed_app=self.name if self.app_from_server_name and self.name in catalog else None,
+        )
+
+    @default("options_from_form")
+    def _embed_options_from_form(self):
+        return self._embed_form_to_options
+
+    def _embed_form_to_options(self, formdata, spawner=None):
+        """Form fields -> user_options (only the chosen app's fields), validated."""
+        app_name = _first(formdata.get("app")) or self._default_app_name()
+        options = {"app": app_name}
+        app = self.catalog.get(app_name)
+        if app is not None:
+            for name, option in app.options.items():
+                key = f"{app_name}.{name}"
+                if option.type == "bool":
+                    options[name] = _first(formdata.get(key, [])) not in (None, "", "false", "off")
+                elif key in formdata:
+                    options[name] = _first(formdata[key])
+        self.validate_user_options(options)
+        return options
+
+    def options_from_query(self, query_data):
+        """``/hub/spawn?app=voila&notebook=x.ipynb`` (or JupyterHub 6's ``opt-`` prefix)."""
+        options = {}
+        for key, values in query_data.items():
+            name = key[4:] if key.startswith("opt-") else key
+            options[name] = _first(values)
+        self.validate_user_options(options)
+        return options
+
+    # -- validation --------------------------------------------------------------------------
+
+    def validate_user_options(self, user_options):
+        """Check ``user_options``; return (app, values). Raises HTTPError(400) naming the key."""
+        try:
+            return self._validate(user_options)
+        except ValueError as e:
+            self.log.warning("Refused user_options for %s: %s", self._log_name, e)
+            raise web.HTTPError(400, str(e)) from None
+
+    def _validate(self, user_options):
+        if user_options is None:
+            user_options = {}
+        if not isinstance(user_options, dict):
+            raise ValueError("user_options must be an object")
+        if len(json.dumps(user_options, default=str)) > MAX_OPTIONS_BYTES:
+            raise ValueError(f"user_options are larger than {MAX_OPTIONS_BYTES} bytes")
+        catalog = self.catalog
+        for key in user_options:
+            if not isinstance(key, str):
+                raise ValueError("user_options keys must be strings")
+        app_name = user_options.get("app")
+        if app_name is None or app_name == "":
+            app_name = self._default_app_name()
+        if not isinstance(app_name, str) or app_name not in catalog:
+            raise ValueError(
+                f"user_options['app']: unknown app {str(app_name)[:64]!r}; choose one of: "
+                + ", ".join(sorted(catalog))
+            )
+        if self.app_from_server_name and self.name in catalog and app_name != self.name:
+            raise ValueError(
+                f"user_options['app']: server {self.name!r} runs the app {self.name!r}, not {app_name!r}"
+            )
+        app = catalog[app_name]
+        allowed = {"app", *app.options}
+        unknown = sorted(set(user_options) - allowed)
+        if unknown:
+            raise ValueError(
+                f"user_options[{unknown[0][:64]!r}]: not an option of app {app_name!r}; allowed: "
+                + ", ".join(sorted(allowed))
+            )
+        values = {}
+        for name, option in app.options.items():
+            raw = user_options.get(name, option.default)
+            if raw is None:
+                raise ValueError(
+                    f"user_options[{name!r}]: required for app {app_name!r} ({option.help or option.type})"
+                )
+            try:
+                values[name] = option.convert(raw)
+            except ValueError as e:
+                raise ValueError(f"user_options[{name!r}]: {e}") from None
+        return app, values
+
+    async def _embed_apply_user_options(self, spawner, user_options):
+        """JupyterHub >= 5.3 hook: validate before anything starts; undo the saved options on error."""
+        try:
+            self._selected = self.validate_user_options(user_options)
+        except web.HTTPError:
+            self._restore_options()
+            raise
+
+    @default("apply_user_options")
+    def _default_apply(self):
+        return self._embed_apply_user_options
+
+    _good_options = None
+
+    def _restore_options(self):
+        """JupyterHub saved the refused options before asking us: put back the last good ones."""
+        orm_spawner = getattr(self, "orm_spawner", None)
+        if orm_spawner is None:
+            return
+        from sqlalchemy.orm import object_session
+
+        orm_spawner.user_options = self._good_options or {}
+        session = object_session(orm_spawner)
+        if session is not None:
+            session.commit()
+
+    # -- command and environment ---------------------------------------------------------------
+
+    _selected = None
+
+    def _selection(self):
+        if self._selected is None:
+            self._selected = self.validate_user_options(self.user_options)
+        return self._selected
+
+    def proxy_flags(self, app):
+        flags = [
+            "--app-name",
+            app.name,
+            "--ready-check-path",
+            app.ready_path,
+            "--timeout",
+            f"{app.timeout:g}",
+        ]
+        if app.absolute_url:
+            flags.append("--absolute-url")
+        frame_ancestors = (
+            app.frame_ancestors if app.frame_ancestors is not None else self.frame_ancestors
+        )
+        for origin in frame_ancestors:
+            flags += ["--frame-ancestors", origin]
+        cors = app.cors_origins if app.cors_origins is not None else self.cors_origins
+        for origin in cors:
+            flags += ["--cors-origins", origin]
+        token_login = (
+            app.allow_token_login if app.allow_token_login is not None else self.allow_token_login
+        )
+        if token_login:
+            flags.append("--allow-token-login")
+        if app.forward_user:
+            flags.append("--forward-user")
+        for name, value in app.request_headers_override.items():
+            flags += ["--request-headers-override", f"{name}={value}"]
+        return flags + list(self.proxy_args) + list(app.proxy_args)
+
+    def embed_args(self):
+        """Everything after the proxy program: its flags, ``--``, the app's argv."""
+        app, values = self._selection()
+        return self.proxy_flags(app) + ["--"] + app.expand(values)
+
+    def get_args(self):
+        # Spawner.args are not passed on: the app's argv comes from the catalog
+        return self.embed_args()
+
+    @default("cmd")
+    def _embed_cmd(self):
+        return list(self.proxy_command)
+
+    def get_env(self):
+        env = super().get_env()
+        app, _ = self._selection()
+        env.update(app.environment)
+        return env
+
+    async def start(self):
+        # JupyterHub < 5.3 has no apply_user_options: validate here, before anything starts
+        self._selected = self.validate_user_options(self.user_options)
+        self._good_options = dict(self.user_options or {})
+        self.cmd = list(self.proxy_command)
+        return await super().start()
+
+    async def progress(self):
+        app, _ = self._selection()
+        yield {"progress": 20, "message": f"Starting {app.label}..."}
+        parent = getattr(super(), "progress", None)
+        if parent is not None:
+            async for event in parent():
+                yield event
+
+    # -- start-up check ----------------------------------------------------------------------------
+
+    @classmethod
+    def check_config(cls, config):
+        """Build the catalog from a Hub's config; raise TraitError naming the bad field."""
+        probe = _CatalogProbe(config=config, section_names=cls.section_names())
+        load_catalog(probe.apps, include_entry_points=probe.include_server_proxy_entry_points)
+        validate_frame_ancestors(probe.frame_ancestors, "c.EmbedSpawner.frame_ancestors")
+        validate_cors_origins(probe.cors_origins, "c.EmbedSpawner.cors_origins")
+
+
+class _CatalogProbe(HasTraits):
+    """Reads the mixin's settings from a config, as the spawner class would see them."""
+
+    apps = Dict({"jupyterlab": "jupyterlab"})
+    include_server_proxy_entry_points = Bool(True)
+    frame_ancestors = List(Unicode(), default_value=["'self'"])
+    cors_origins = List(Unicode())
+
+    def __init__(self, config, section_names):
+        super().__init__()
+        for section in section_names:  # base classes first, the spawner class wins
+            if section in config:
+                for name in self.trait_names():
+                    if name in config[section]:
+                        setattr(self, name, config[section][name])
+
+
+class EmbedSpawner(EmbedSpawnerMixin, LocalProcessSpawner):
+    """App catalog on LocalProcessSpawner (servers run as the users' system accounts)."""
+
+
+class SimpleEmbedSpawner(EmbedSpawnerMixin, SimpleLocalProcessSpawner):
+    """App catalog on SimpleLocalProcessSpawner: no system users (demos, tests)."""
+
+
+def _lazy_composition(name):
+    if name == "EmbedDockerSpawner":
+        try:
+            from dockerspawner import DockerSpawner
+        except ImportError:
+            raise ImportError(
+                "EmbedDockerSpawner needs DockerSpawner: pip install 'jhembed[docker]'"
+            ) from None
+        base, doc = DockerSpawner, "App catalog on DockerSpawner."
+    else:
+        try:
+            from kubespawner import KubeSpawner
+        except ImportError:
+            raise ImportError(
+                "EmbedKubeSpawner needs KubeSpawner: pip install 'jhembed[kubernetes]'"
+            ) from None
+        base, doc = KubeSpawner, "App catalog on KubeSpawner."
+    cls = type(name, (EmbedSpawnerMixin, base), {"__doc__": doc, "__module__": __name__})
+    globals()[name] = cls
+    return cls
+
+
+def __getattr__(name):
+    if name in ("EmbedDockerSpawner", "EmbedKubeSpawner"):
+        return _lazy_composition(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _install_startup_check():
+    """Stop the Hub at start-up when the catalog is wrong, not at a user's first spawn.
+
+    JupyterHub imports this module while it loads ``spawner_class`` from its
+    config; once the class is set, the whole config is known and checked.
+    """
+    try:
+        from jupyterhub.app import JupyterHub
+    except ImportError:  # pragma: no cover
+        return
+    hub = JupyterHub.instance() if JupyterHub.initialized() else _hub_being_built(JupyterHub)
+    if hub is None:
+        return  # imported outside a Hub (tests, docs)
+
+    def _check(change):
+        cls = change.new
+        if isinstance(cls, type) and issubclass(cls, EmbedSpawnerMixin):
+            try:
+                cls.check_config(_config_being_loaded(hub))
+            except TraitError:
+                raise
+            except Exception as e:  # noqa: BLE001
+                raise TraitError(str(e)) from None
+
+    hub.observe(_check, names="spawner_class")
+
+
+def _config_being_loaded(hub):
+    """The Hub's config including what it is loading now.
+
+    traitlets sets traits from a new config before merging it into
+    ``hub.config``; the new part is the ``cfg`` of that ``_load_config`` call.
+    """
+    from copy import deepcopy
+
+    config = deepcopy(hub.config)
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "_load_config" and frame.f_locals.get("self") is hub:
+            config.merge(frame.f_locals.get("cfg") or {})
+            break
+        frame = frame.f_back
+    return config
+
+
+def _hub_being_built(hub_class):
+    """The JupyterHub whose construction imports this module (it loads its entry points)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        candidate = frame.f_locals.get("self")
+        if isinstance(candidate, hub_class):
+            return candidate
+        frame = frame.f_back
+    return None
+
+
+_install_startup_check()
+
+__all__ = ["EmbedSpawnerMixin", "EmbedSpawner", "SimpleEmbedSpawner"]

@@ -1,0 +1,338 @@
+"""EmbedSpawner on a real JupyterHub: catalog, form, validation, named servers, presets."""
+
+import asyncio
+import html
+import json
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+import psutil
+import pytest
+from hub import Hub, get_authorized
+
+from jhembed.apps import PRESETS, CatalogError, load_catalog, make_app
+from jhembed.spawner import EmbedSpawner, SimpleEmbedSpawner
+
+HERE = Path(__file__).resolve().parent
+TESTAPP = str(HERE / "testapp.py")
+
+CATALOG = f"""
+c.JupyterHub.spawner_class = "embed-simple"
+c.EmbedSpawner.apps = {{
+    "echo": {{
+        "display_name": "Echo <b>app</b>",
+        "description": "Answers with <script>what it got</script>",
+        "command": [{sys.executable!r}, {TESTAPP!r}, "--port", "{{port}}", "--start-delay", "{{delay}}"],
+        "environment": {{"ECHO_MODE": "test"}},
+        "options": {{
+            "delay": {{"type": "int", "default": 0, "minimum": 0, "maximum": 2}},
+            "mode": {{"type": "choice", "choices": ["fast", "slow"], "default": "fast"}},
+            "label": {{"type": "string", "default": "", "regex": "[a-z]+", "max_length": 12}},
+            "verbose": {{"type": "bool", "default": False}},
+        }},
+    }},
+    "files": {{"preset": "http-server", "display_name": "Files"}},
+}}
+"""
+
+
+def embedproxy_processes(user):
+    """jupyter-embedproxy processes serving ``user``'s servers."""
+    found = []
+    for p in psutil.process_iter(["cmdline", "environ"]):
+        try:
+            cmd = " ".join(p.info["cmdline"] or [])
+            env = p.info["environ"] or {}
+        except psutil.Error:
+            continue
+        if "jupyter-embedproxy" in cmd and env.get("JUPYTERHUB_USER") == user:
+            found.append(p)
+    return found
+
+
+# -- the catalog, without a Hub ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, entry, where",
+    [
+        ("Bad Name", {"command": ["x"]}, "c.EmbedSpawner.apps['Bad Name']"),
+        ("x", {"command": []}, "c.EmbedSpawner.apps['x'].command"),
+        ("x", {"command": ["a", "{nope}"]}, "c.EmbedSpawner.apps['x'].command"),
+        ("x", {"command": ["a", "{port"]}, "c.EmbedSpawner.apps['x'].command"),
+        ("x", {"command": ["a"], "options": {"o": {"regex": "("}}}, "c.EmbedSpawner.apps['x'].options['o'].regex"),
+        ("x", {"command": ["a"], "options": {"o": {"type": "float"}}}, "c.EmbedSpawner.apps['x'].options['o'].type"),
+        ("x", {"command": ["a"], "options": {"o": {"type": "choice"}}}, "c.EmbedSpawner.apps['x'].options['o'].choices"),
+        ("x", {"command": ["a"], "options": {"port": {}}}, "c.EmbedSpawner.apps['x'].options['port']"),
+        ("x", {"command": ["a"], "frame_ancestors": ["nope"]}, "c.EmbedSpawner.apps['x'].frame_ancestors"),
+        ("x", {"command": ["a"], "colour": "red"}, "c.EmbedSpawner.apps['x'].colour"),
+        ("x", {"preset": "emacs"}, "c.EmbedSpawner.apps['x'].preset"),
+        ("x", {"command": ["a"], "ready_path": "health"}, "c.EmbedSpawner.apps['x'].ready_path"),
+    ],
+)  # fmt: skip
+def test_bad_catalog_entries_name_the_field(name, entry, where):
+    with pytest.raises(CatalogError) as e:
+        make_app(name, entry)
+    assert str(e.value).startswith(where), str(e.value)
+
+
+def test_presets_and_server_proxy_entries():
+    catalog = load_catalog({name: name for name in PRESETS}, include_entry_points=False)
+    assert set(catalog) == set(PRESETS)
+    # a jupyter-server-proxy `servers` entry pasted unchanged, with a callable command
+    app = make_app(
+        "code",
+        {
+            "command": lambda port, base_url: ["code-server", f"--bind-addr=127.0.0.1:{port}"],
+            "environment": {"A": "1"},
+            "timeout": 20,
+            "absolute_url": False,
+            "launcher_entry": {"title": "VS Code", "icon_path": "/x.svg"},
+            "new_browser_tab": True,
+        },
+    )
+    assert app.command == ["code-server", "--bind-addr=127.0.0.1:{port}"]
+    assert app.label == "VS Code" and app.timeout == 20 and app.environment == {"A": "1"}
+
+
+def test_option_values_cannot_inject():
+    app = make_app("v", "voila")
+    notebook = app.options["notebook"]
+    for bad in [
+        "{port}",
+        "../x.ipynb",
+        "/etc/x.ipynb",
+        "--Voila.x=1.ipynb",
+        "a\nb.ipynb",
+        "x.py",
+        "a;rm -rf.ipynb",
+    ]:
+        with pytest.raises(ValueError):
+            notebook.convert(bad)
+    assert app.expand({"notebook": "dir/my nb.ipynb"})[-1] == "dir/my nb.ipynb"
+
+
+def test_compositions_share_the_config_section():
+    assert "EmbedSpawner" in SimpleEmbedSpawner.section_names()
+    assert SimpleEmbedSpawner.section_names()[-1] == "SimpleEmbedSpawner"
+    assert EmbedSpawner.section_names()[-1] == "EmbedSpawner"
+
+
+# -- on a real Hub --------------------------------------------------------------------------------
+
+BAD_OPTIONS = [
+    {"app": "nope"},
+    {"app": 5},
+    {"app": ["echo"]},
+    {"app": "echo", "extra": 1},
+    {"app": "echo", "cmd": ["sh"]},
+    {"app": "echo", "args": ["--no-authentication"]},
+    {"app": "echo", "environment": {"LD_PRELOAD": "x"}},
+    {"app": "echo", "delay": "soon"},
+    {"app": "echo", "delay": 3},
+    {"app": "echo", "delay": -1},
+    {"app": "echo", "delay": True},
+    {"app": "echo", "delay": 1.5},
+    {"app": "echo", "delay": "{port}"},
+    {"app": "echo", "mode": "medium"},
+    {"app": "echo", "mode": 1},
+    {"app": "echo", "label": "UPPER"},
+    {"app": "echo", "label": "waytoolongforthis"},
+    {"app": "echo", "label": "{base_url}"},
+    {"app": "echo", "label": "a b"},
+    {"app": "echo", "label": ["a"]},
+    {"app": "echo", "verbose": "perhaps"},
+    {"app": "echo", "verbose": 2},
+    {"app": "echo", "label": "x" * 100000},
+    {"app": "files", "delay": 1},
+    {"app": "echo", "label": "--rm"},
+    {"app": "échø"},
+]
+
+
+@pytest.mark.slow
+async def test_rest_api_validation_and_spawn(hub_factory):
+    hub = await hub_factory(CATALOG)
+    await hub.create_user("alice")
+    await hub.spawn("alice", options={"user_options": {"app": "files"}})
+    await hub.api("DELETE", "users/alice/server")
+    await asyncio.sleep(0.5)
+    for bad in BAD_OPTIONS:
+        status, body = await hub.api("POST", "users/alice/server", json_body={"user_options": bad})
+        assert status == 400, (bad, status, body)
+        key = next((k for k in bad if k != "app"), "app")
+        assert isinstance(body, dict) and body["message"], body
+        if isinstance(bad.get("app"), str) and bad["app"] in ("echo", "files"):
+            assert key[:20] in body["message"] or "larger than" in body["message"], (bad, body)
+        status, user = await hub.api("GET", "users/alice")
+        assert user["servers"] == {}, (bad, user["servers"])
+        # the last good options are kept, not the refused ones
+        status, user = await hub.api("GET", "users/alice?include_stopped_servers=1")
+    assert not embedproxy_processes("alice")
+    # JupyterHub 5 style body (user_options at the top level) goes through the same check
+    status, body = await hub.api(
+        "POST", "users/alice/server", json_body={"app": "echo", "mode": "x"}
+    )
+    assert status == 400 and "mode" in body["message"]
+
+    url = await hub.spawn(
+        "alice", options={"user_options": {"app": "echo", "mode": "slow", "delay": 1}}
+    )
+    async with hub.login("alice") as s:
+        status, _, text = await get_authorized(s, url + "echo")
+        assert status == 200, text
+    procs = embedproxy_processes("alice")
+    assert len(procs) == 1
+    argv = procs[0].cmdline()
+    sep = argv.index("--")
+    assert argv[sep + 1 :] == [sys.executable, TESTAPP, "--port", "{port}", "--start-delay", "1"]
+    assert "--app-name" in argv and argv[argv.index("--app-name") + 1] == "echo"
+    assert procs[0].environ()["ECHO_MODE"] == "test"
+
+
+@pytest.mark.slow
+async def test_options_form_and_query(hub_factory):
+    hub = await hub_factory(CATALOG)
+    await hub.create_user("alice")
+    async with hub.login("alice") as s:
+        async with s.get(hub.url + "hub/spawn") as r:
+            page = await r.text()
+        # escaped, both apps offered, defaults preselected
+        assert (
+            "Echo &lt;b&gt;app" in page and "&lt;script&gt;" in page and "<script>what" not in page
+        )
+        assert page.count('name="app"') == 2
+        assert 'name="echo.mode"' in page and 'value="fast" selected' in page
+        # the Hub puts its _xsrf token in the form's action URL
+        action = html.unescape(re.search(r'action="([^"]+)"', page).group(1))
+        action = f"http://127.0.0.1:{hub.port}{action}" if action.startswith("/") else action
+        # a bad value: the form shows the error, nothing starts
+        async with s.post(action, data={"app": "echo", "echo.delay": "7"}) as r:
+            text = await r.text()
+            assert "must be at most 2" in text
+        status, user = await hub.api("GET", "users/alice")
+        assert user["servers"] == {}
+        assert not embedproxy_processes("alice")
+        # fields of the other app are ignored; the chosen app starts
+        async with s.post(
+            action,
+            data={
+                "app": "echo",
+                "echo.delay": "0",
+                "echo.label": "abc",
+                "files.x": "1",
+            },
+        ) as r:
+            assert r.status == 200
+        url = await hub.wait_ready("alice")
+        status, _, text = await get_authorized(s, url + "echo")
+        assert status == 200
+        await hub.api("DELETE", "users/alice/server")
+        await asyncio.sleep(0.5)
+        # query options (JupyterHub 6 opt- prefix); a bad one is not started
+        async with s.get(hub.url + "hub/spawn?opt-app=echo&opt-mode=slow") as r:
+            await r.text()
+        url = await hub.wait_ready("alice")
+        status, user = await hub.api("GET", "users/alice")
+        assert user["servers"][""]["user_options"] == {"app": "echo", "mode": "slow"}
+
+
+@pytest.mark.slow
+async def test_named_server_per_app_and_entry_points(hub_factory, tmp_path):
+    # a tiny package registering a jupyter-server-proxy app, installed for the Hub
+    site = tmp_path / "site"
+    (site / "hello_ep-1.0.dist-info").mkdir(parents=True)
+    (site / "hello_ep.py").write_text(
+        textwrap.dedent(
+            """
+            import sys
+            def setup_hello():
+                return {"command": [sys.executable, "-m", "http.server", "{port}"],
+                        "launcher_entry": {"title": "Hello from an entry point"}}
+            """
+        )
+    )
+    (site / "hello_ep-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: hello-ep\nVersion: 1.0\n"
+    )
+    (site / "hello_ep-1.0.dist-info" / "entry_points.txt").write_text(
+        "[jupyter_serverproxy_servers]\nhello = hello_ep:setup_hello\n"
+    )
+    config = CATALOG + "c.EmbedSpawner.app_from_server_name = True\n"
+    hub = await hub_factory(config, env={"PYTHONPATH": str(site)})
+    await hub.create_user("bob")
+    async with hub.login("bob") as s:
+        # /hub/spawn/bob/files starts the files app, no form
+        async with s.get(hub.url + "hub/spawn/bob/files") as r:
+            await r.text()
+        url = await hub.wait_ready("bob", "files")
+        status, _, text = await get_authorized(s, url)
+        assert status == 200 and "Directory listing" in text
+        # the entry point app is in the catalog and starts
+        async with s.get(hub.url + "hub/spawn/bob/hello") as r:
+            await r.text()
+        url = await hub.wait_ready("bob", "hello")
+        status, _, text = await get_authorized(s, url)
+        assert status == 200 and "Directory listing" in text
+    # a server named after an app cannot run another app
+    status, body = await hub.api(
+        "POST", "users/bob/servers/echo", json_body={"user_options": {"app": "files"}}
+    )
+    assert status == 400 and "runs the app 'echo'" in body["message"]
+
+
+@pytest.mark.slow
+async def test_bad_catalog_stops_the_hub(tmp_path):
+    hub = Hub(
+        tmp_path / "hub",
+        config=CATALOG + "c.EmbedSpawner.apps['broken'] = {'command': ['x', '{what}']}\n",
+    )
+    with pytest.raises(RuntimeError) as e:
+        await hub.start(timeout=60)
+    await hub.stop()
+    assert "c.EmbedSpawner.apps['broken'].command" in str(e.value)
+
+
+@pytest.mark.slow
+async def test_jupyterlab_preset_runs_a_cell(hub_factory):
+    hub = await hub_factory(
+        'c.JupyterHub.spawner_class = "embed-simple"\nc.EmbedSpawner.apps = {"lab": "jupyterlab"}\n'
+    )
+    await hub.create_user("carol")
+    url = await hub.spawn("carol", options={"user_options": {"app": "lab"}}, timeout=120)
+    async with hub.login("carol") as s:
+        status, _, page = await get_authorized(s, url + "lab")
+        assert status == 200 and "JupyterLab" in page
+        xsrf = next(
+            (
+                c.value
+                for c in s.cookie_jar
+                if c.key == "_xsrf" and c["path"].startswith("/user/carol")
+            ),
+            None,
+        )
+        assert xsrf, list(s.cookie_jar)
+        headers = {"X-XSRFToken": xsrf}
+        async with s.post(url + "api/kernels", json={"name": "python3"}, headers=headers) as r:
+            assert r.status == 201, await r.text()
+            kernel = await r.json()
+        ws_url = "ws" + url[4:] + f"api/kernels/{kernel['id']}/channels?session_id=t"
+        from test_hub_auth import _KernelChannel
+
+        async with s.ws_connect(ws_url, origin=url.split("/user/")[0]) as ws:
+            channel = _KernelChannel(ws)
+            msg_id = await channel.send(
+                "execute_request",
+                {"code": "1+1", "silent": False, "store_history": False, "user_expressions": {},
+                 "allow_stdin": False, "stop_on_error": True},
+            )  # fmt: skip
+            result = await channel.next("execute_result", parent=msg_id, timeout=60)
+            assert result["content"]["data"]["text/plain"] == "2"
+        # the page is framable only as configured (default 'self'), whatever Lab sends itself
+        async with s.get(url + "lab") as r:
+            csp = r.headers.getall("Content-Security-Policy")
+            assert any("frame-ancestors 'self'" in v for v in csp)
+            assert all("frame-ancestors 'none'" not in v for v in csp)
+    assert json.dumps(kernel)
