@@ -388,7 +388,16 @@ def make_app(name, value, source="config"):
     ):
         fields.update(_from_server_proxy(name, value))
         value = {k: v for k, v in value.items() if k in _APP_FIELDS and k not in fields}
-    options = {**fields.pop("options", {}), **value.pop("options", {})}
+    # options merge field by field: {"preset": "voila", "options": {"notebook": {"default": "x.ipynb"}}}
+    options = {
+        name: dict(opt) if isinstance(opt, dict) else opt
+        for name, opt in fields.pop("options", {}).items()
+    }
+    for opt_name, opt in value.pop("options", {}).items():
+        if isinstance(opt, dict) and isinstance(options.get(opt_name), dict):
+            options[opt_name] = {**options[opt_name], **opt}
+        else:
+            options[opt_name] = opt
     unknown = set(value) - _APP_FIELDS
     if unknown:
         raise CatalogError(

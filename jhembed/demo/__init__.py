@@ -1,0 +1,1 @@
+"""The demo: a JupyterHub with EmbedSpawner and a host site that embeds its apps."""

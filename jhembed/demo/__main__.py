@@ -1,0 +1,100 @@
+"""``python -m jhembed.demo``: a JupyterHub with EmbedSpawner, and a host site embedding it.
+
+The Hub (from ``jupyterhub_config.example.py``) listens on http://127.0.0.1:8000,
+the host site on http://localhost:8001: two different origins, as a real
+deployment would have.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.error import URLError
+from urllib.request import urlopen
+
+from aiohttp import web
+
+from .host import HostSite
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _wait_for_hub(url, proc, timeout=90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(
+                f"jhembed demo: JupyterHub exited with code {proc.returncode}; see its log above"
+            )
+        try:
+            with urlopen(url + "hub/api/", timeout=2):
+                return
+        except (URLError, OSError):
+            time.sleep(0.3)
+    raise SystemExit(f"jhembed demo: JupyterHub did not answer at {url} in {timeout}s")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m jhembed.demo", description=__doc__)
+    parser.add_argument("--hub-port", type=int, default=8000)
+    parser.add_argument("--host-port", type=int, default=8001)
+    parser.add_argument(
+        "--demo-dir", default=str(ROOT / ".demo"), help="state directory (default ./.demo)"
+    )
+    args = parser.parse_args(argv)
+
+    config = ROOT / "jupyterhub_config.example.py"
+    if not config.exists():
+        raise SystemExit(
+            f"jhembed demo: {config} not found; run the demo from a clone of the repository"
+        )
+    demo_dir = Path(args.demo_dir).resolve()
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(32)
+    hub_url = f"http://127.0.0.1:{args.hub_port}/"
+    host_origin = f"http://localhost:{args.host_port}"
+    env = dict(
+        os.environ,
+        JHEMBED_DEMO_DIR=str(demo_dir),
+        JHEMBED_DEMO_HUB_PORT=str(args.hub_port),
+        JHEMBED_DEMO_HOST_ORIGIN=host_origin,
+        JHEMBED_DEMO_SERVICE_TOKEN=token,
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    )
+    hub = subprocess.Popen(
+        [sys.executable, "-m", "jupyterhub", "-f", str(config)],
+        cwd=demo_dir,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        _wait_for_hub(hub_url, hub)
+        site = HostSite(hub_url, token, demo_dir / "host-site.sqlite")
+        print(
+            "\n"
+            f"  jhembed demo is running (Ctrl-C stops it)\n"
+            f"  host site (embeds the apps):  {host_origin}/\n"
+            f"  JupyterHub (any name, any password; demo only):  {hub_url}\n",
+            flush=True,
+        )
+        web.run_app(site.app(), host="localhost", port=args.host_port, print=None)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if hub.poll() is None:
+            hub.send_signal(signal.SIGTERM)
+            try:
+                hub.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(hub.pid, signal.SIGKILL)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
