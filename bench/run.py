@@ -155,7 +155,15 @@ async def transfer(base, size, pid, headers):
                 n += len(chunk)
         dt = time.perf_counter() - t0
         ok = n == size and h.hexdigest() == expected_sha(size)
-        result["download"] = {"MBps": size / dt / 1e6, "rss_growth_MiB": watch.stop(), "sha_ok": ok}
+        result["download"] = {
+            "MBps": size / dt / 1e6,
+            "rss_growth_MiB": watch.stop(),
+            "sha_ok": ok,
+            "bytes": n,
+        }
+        if not ok:  # a broken transfer has no meaningful rate
+            result["download"]["error"] = f"received {n} of {size} bytes"
+            del result["download"]["MBps"]
 
         async def body():
             full, rest = divmod(size, len(CHUNK))
@@ -165,11 +173,21 @@ async def transfer(base, size, pid, headers):
 
         watch = RssPeak(pid)
         t0 = time.perf_counter()
-        async with s.post(base + "upload", data=body(), headers={"Content-Length": str(size)}) as r:
-            reply = await r.json()
+        try:
+            async with s.post(
+                base + "upload", data=body(), headers={"Content-Length": str(size)}
+            ) as r:
+                reply = await r.json() if r.status == 200 else {"status": r.status}
+        except aiohttp.ClientError as e:
+            # e.g. jupyter standaloneproxy refuses bodies over tornado's 100 MB default
+            result["upload"] = {"error": f"{type(e).__name__}: {e}", "rss_growth_MiB": watch.stop()}
+            return result
         dt = time.perf_counter() - t0
         ok = reply == {"length": size, "sha256": expected_sha(size)}
         result["upload"] = {"MBps": size / dt / 1e6, "rss_growth_MiB": watch.stop(), "sha_ok": ok}
+        if not ok:
+            result["upload"]["error"] = f"answer {reply}"
+            del result["upload"]["MBps"]
     return result
 
 
@@ -441,8 +459,16 @@ def markdown(results):
             lambda e, k=f"get_c{conc}": (e[k]["p50_ms"], e[k]["p99_ms"]),
             "{0[0]:.2f} / {0[1]:.2f}",
         )
-    row("download MB/s", lambda e: e["download"]["MBps"], "{:,.0f}")
-    row("upload MB/s", lambda e: e["upload"]["MBps"], "{:,.0f}")
+    row(
+        "download MB/s",
+        lambda e: f"{e['download']['MBps']:,.0f}" if "MBps" in e["download"] else "failed",
+        "{}",
+    )
+    row(
+        "upload MB/s",
+        lambda e: f"{e['upload']['MBps']:,.0f}" if "MBps" in e["upload"] else "failed",
+        "{}",
+    )
     row(
         "download RSS growth MiB",
         lambda e: e["download"]["rss_growth_MiB"] if e.get("idle_rss_MiB") else None,
@@ -453,7 +479,9 @@ def markdown(results):
         lambda e: e["upload"]["rss_growth_MiB"] if e.get("idle_rss_MiB") else None,
         "{:.1f}",
     )
-    row("sha256 equal", lambda e: e["download"]["sha_ok"] and e["upload"]["sha_ok"], "{}")
+    row(
+        "sha256 equal", lambda e: e["download"]["sha_ok"] and e["upload"].get("sha_ok", False), "{}"
+    )
     row("ws small msgs/s", lambda e: e["websocket"]["small"]["msgs_per_s"], "{:,.0f}")
     row("ws small p50 ms", lambda e: e["websocket"]["small"]["p50_ms"], "{:.3f}")
     row("ws 1 MiB msgs/s", lambda e: e["websocket"]["1MiB"]["msgs_per_s"], "{:,.0f}")
@@ -496,7 +524,7 @@ def plots(results, outdir):
     for i, (label, key) in enumerate((("download", "download"), ("upload", "upload"))):
         ax.bar(
             [x + i * 0.4 for x in range(len(names))],
-            [c[n][key]["MBps"] for n in names],
+            [c[n][key].get("MBps", 0) for n in names],
             0.4,
             label=label,
         )
@@ -534,13 +562,12 @@ def main():
     if args.docs:
         docs = Path(args.docs)
         docs.mkdir(parents=True, exist_ok=True)
+        command = f"python bench/run.py{' --quick' if args.quick else ''}"
         (docs / "results.md").write_text(
-            "# Latest results\n\n```{include} ../benchmarks/command.md\n```\n\n" + table
-            + "\n![small GET](small-get.png)\n\n![streaming](streaming.png)\n"
-        )  # fmt: skip
-        (docs / "command.md").write_text(
-            f"Command: `python bench/run.py{' --quick' if args.quick else ''}` (`make bench"
-            f"{'-quick' if args.quick else ''}`), on {results['versions']['cpu_count']} cores.\n"
+            "# Latest results\n\n"
+            f"Made by `{command}` on a machine with {results['versions']['cpu_count']} cores.\n\n"
+            + table
+            + "\n![small GET throughput](small-get.png)\n\n![streaming throughput](streaming.png)\n"
         )
         plots(results, docs)
     print(table)

@@ -84,6 +84,7 @@ class Hub:
         self.hub_port = free_port()
         self.base_url = base_url
         self.token = secrets.token_hex(16)
+        self.proxy_api_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}{base_url}"
         self.api_url = f"{self.url}hub/api/"
         self.log_path = self.dir / "jupyterhub.log"
@@ -98,7 +99,7 @@ class Hub:
             port=self.port,
             base_url=base_url,
             hub_port=self.hub_port,
-            proxy_api_port=free_port(),
+            proxy_api_port=self.proxy_api_port,
             # with internal_ssl the proxy's API speaks TLS too
             proxy_api_scheme="https" if "internal_ssl = True" in config else "http",
             chp=str(CHP),
@@ -153,7 +154,8 @@ class Hub:
                 self._descendants.update(psutil.Process(self.proc.pid).children(recursive=True))
             await self._stop_hub(timeout)
         # the Hub's configurable-http-proxy must be gone before a Hub starts again
-        chp = [p for p in self._descendants if _is_chp(p)]
+        # (found by its API port too: a Hub that died early leaves it orphaned)
+        chp = [p for p in self._descendants if _is_chp(p)] + self._orphan_chp()
         for p in chp:
             with contextlib.suppress(psutil.Error):
                 p.kill()
@@ -173,6 +175,14 @@ class Hub:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
+
+    def _orphan_chp(self):
+        found = []
+        for p in psutil.process_iter(["cmdline"]):
+            cmd = p.info["cmdline"] or []
+            if _is_chp(p) and str(self.proxy_api_port) in cmd:
+                found.append(p)
+        return found
 
     def log_text(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -16,7 +16,7 @@ what the app receives.
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, check_scopes
 from jupyterhub.utils import get_browser_protocol
@@ -26,6 +26,7 @@ from tornado.web import HTTPError
 from tornado.websocket import WebSocketHandler
 from traitlets import Bool, Unicode
 
+from .forward_util import strip_token
 from .pages import send_page
 
 _TOKEN_HEADER = re.compile(r"^\s*(?:token|bearer)\s+(\S+)\s*$", re.IGNORECASE)
@@ -35,15 +36,6 @@ USER_HEADER = "X-Forwarded-User"
 GROUPS_HEADER = "X-Forwarded-Groups"
 IDENTITY_HEADERS = frozenset((USER_HEADER.lower(), GROUPS_HEADER.lower()))
 _RETRY_COOKIE = "jhembed-oauth-retry"
-
-
-def strip_token(uri):
-    """``uri`` without any ``token`` query parameter."""
-    path, sep, query = uri.partition("?")
-    if not sep or "token" not in query:
-        return uri
-    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "token"]
-    return path + ("?" + urlencode(kept) if kept else "")
 
 
 def _url_token(request):

@@ -8,11 +8,10 @@ import ctypes
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import time
-
-from jupyterhub.utils import random_port
 
 # states the forwarder reads to pick an answer while the app is not serving
 STARTING = "starting"
@@ -268,6 +267,13 @@ def _killpg(proc, sig):
         os.killpg(proc.pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def random_port():
+    """A free TCP port on loopback (the kernel picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _expand(arg, values):

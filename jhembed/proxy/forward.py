@@ -17,7 +17,7 @@ from tornado.routing import Matcher, PathMatches, Rule
 from yarl import URL
 
 from . import child as _child
-from .auth import strip_token as _strip_token
+from .forward_util import strip_token as _strip_token
 from .pages import send_page
 
 # headers that belong to one connection (RFC 9110 7.6.1), never forwarded
