@@ -41,9 +41,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from hub import Hub, free_port  # noqa: E402
+from testapp import PATTERN as CHUNK  # noqa: E402
+from testapp import expected_sha  # noqa: E402
 
 BIN = Path(sys.executable).parent
-CHUNK = bytes(range(256)) * 4096
 
 
 def log(*args):
@@ -131,15 +132,6 @@ class RssPeak:
         if self.task:
             self.task.cancel()
         return (self.peak - self.start) / 2**20
-
-
-def expected_sha(size):
-    h = hashlib.sha256()
-    full, rest = divmod(size, len(CHUNK))
-    for _ in range(full):
-        h.update(CHUNK)
-    h.update(CHUNK[:rest])
-    return h.hexdigest()
 
 
 async def transfer(base, size, pid, headers):

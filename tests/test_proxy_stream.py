@@ -8,19 +8,10 @@ import time
 import aiohttp
 import pytest
 from proxyutil import run_proxy
-from testapp import PATTERN
+from testapp import PATTERN, expected_sha
 
 SIZE = 300 * 1024 * 1024
 RSS_LIMIT = 64 * 1024 * 1024
-
-
-def expected_sha(size):
-    h = hashlib.sha256()
-    full, rest = divmod(size, len(PATTERN))
-    for _ in range(full):
-        h.update(PATTERN)
-    h.update(PATTERN[:rest])
-    return h.hexdigest()
 
 
 class RssWatch:

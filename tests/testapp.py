@@ -30,10 +30,14 @@ from tornado.httpserver import HTTPServer
 PATTERN = bytes(range(256)) * 4096  # 1 MiB, deterministic
 
 
-def pattern_bytes(size):
-    """The bytes /download sends for ``size`` (for tests to hash)."""
+def expected_sha(size):
+    """sha256 of the ``size`` bytes /download sends (without holding them in memory)."""
+    h = hashlib.sha256()
     full, rest = divmod(size, len(PATTERN))
-    return PATTERN * full + PATTERN[:rest]
+    for _ in range(full):
+        h.update(PATTERN)
+    h.update(PATTERN[:rest])
+    return h.hexdigest()
 
 
 class Root(web.RequestHandler):
@@ -42,8 +46,8 @@ class Root(web.RequestHandler):
 
 
 @web.stream_request_body
-class Echo(web.RequestHandler):
-    SUPPORTED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND")
+class _HashBody(web.RequestHandler):
+    """Hashes the request body as it streams in, never holding it."""
 
     def prepare(self):
         self.sha = hashlib.sha256()
@@ -52,6 +56,10 @@ class Echo(web.RequestHandler):
     def data_received(self, chunk):
         self.sha.update(chunk)
         self.length += len(chunk)
+
+
+class Echo(_HashBody):
+    SUPPORTED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND")
 
     def _echo(self, *args):
         self.set_header("Content-Type", "application/json")
@@ -89,16 +97,7 @@ class Download(web.RequestHandler):
         self.set_header("Content-Type", "application/octet-stream")
 
 
-@web.stream_request_body
-class Upload(web.RequestHandler):
-    def prepare(self):
-        self.sha = hashlib.sha256()
-        self.length = 0
-
-    def data_received(self, chunk):
-        self.sha.update(chunk)
-        self.length += len(chunk)
-
+class Upload(_HashBody):
     def post(self):
         self.write({"length": self.length, "sha256": self.sha.hexdigest()})
 
