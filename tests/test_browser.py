@@ -1,0 +1,132 @@
+"""What a browser does with an embedded server: cross-site iframe, token login, framing policy.
+
+Headless Chromium from Debian (``/usr/bin/chromium``), driven by Playwright;
+no browser is downloaded.  The host page is served from http://localhost:<port>
+(origin A), the Hub from http://127.0.0.1:<port> (origin B): different sites.
+"""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from aiohttp import web
+from hub import free_port
+
+from jhembed.client import HubClient
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TESTAPP = str(Path(__file__).resolve().parent / "testapp.py")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+@pytest.fixture
+async def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(
+            "Debian's chromium is not installed (make test installs it: apt-get install chromium)"
+        )
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        await b.close()
+
+
+async def serve_host_page(port):
+    """A host site: /frame?src=... shows ``src`` in an iframe."""
+
+    async def frame(request):
+        src = request.query["src"]
+        return web.Response(
+            text=f'<!DOCTYPE html><title>host</title><h1>host site</h1><iframe id="app" src="{src}" width="800" height="400"></iframe>',
+            content_type="text/html",
+        )
+
+    app = web.Application()
+    app.add_routes([web.get("/frame", frame)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "localhost", port).start()
+    return runner
+
+
+async def test_cross_site_iframe_with_token_login(hub_factory, browser):
+    host_port, other_port = free_port(), free_port()
+    host_origin = f"http://localhost:{host_port}"
+    config = f"""
+c.JupyterHub.spawner_class = "embed-simple"
+c.EmbedSpawner.apps = {{"echo": {{"command": [{sys.executable!r}, {TESTAPP!r}, "--port", "{{port}}"]}}}}
+c.EmbedSpawner.frame_ancestors = ["'self'", {host_origin!r}]
+c.EmbedSpawner.allow_token_login = True
+c.EmbedSpawner.proxy_args = ["--cookie-partitioned"]
+"""
+    hub = await hub_factory(config)
+    runners = [await serve_host_page(host_port), await serve_host_page(other_port)]
+    try:
+        async with HubClient(hub.url, hub.token) as client:
+            await client.ensure_user("fay")
+            url = await client.start_server("fay", app="echo")
+            token = await client.create_token(
+                "fay", scopes=["access:servers!server=fay/"], expires_in=300
+            )
+        src = HubClient.embed_url(url, "echo", token=token)
+
+        context = await browser.new_context()
+        page = await context.new_page()
+        requests = []
+        page.on("request", lambda r: requests.append((r.url, r.headers.get("referer", ""))))
+        await page.goto(f"{host_origin}/frame?src={quote(src, safe='')}")
+        frame = page.frame_locator("#app")
+        body = await frame.locator("body").inner_text(timeout=20000)
+        echo = json.loads(body)
+        # the app got the request, without the token, the session cookie or a Referer carrying it
+        assert echo["path"] == "/echo"
+        assert token not in body and "jupyterhub-user-fay" not in body
+        app_frame = next(f for f in page.frames if f.url.startswith(url))
+        assert "token" not in app_frame.url  # token login left a clean URL
+        # the token went over the wire once, in the first request only
+        hub_origin = url.split("/user/")[0]
+        with_token = [
+            u for u, ref in requests if u.startswith(hub_origin) and (token in u or token in ref)
+        ]
+        assert len(with_token) == 1, with_token
+        # the session cookie works inside the cross-site frame: reload without the token
+        await app_frame.goto(url + "echo?again=1")
+        assert json.loads(await app_frame.locator("body").inner_text())["query"] == "again=1"
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "embedded-app.png"))
+
+        # a site that is not in frame_ancestors cannot frame the server
+        other = await context.new_page()
+        blocked = []
+        other.on("console", lambda m: blocked.append(m.text))
+        await other.goto(f"http://localhost:{other_port}/frame?src={quote(url + 'echo', safe='')}")
+        await other.wait_for_timeout(1500)
+        framed = [f for f in other.frames if f != other.main_frame]
+        texts = []
+        for f in framed:
+            try:
+                texts.append(await f.locator("body").inner_text(timeout=2000))
+            except Exception:  # noqa: BLE001 - a blocked frame has no document to read
+                texts.append("")
+        assert not any('"path": "/echo"' in t for t in texts), texts
+        await context.close()
+    finally:
+        for r in runners:
+            await r.cleanup()
