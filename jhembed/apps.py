@@ -159,6 +159,7 @@ class App(HasTraits):
     allow_token_login = Bool(allow_none=True, default_value=None,
                              help="Iframe login with ?token=; None: the spawner's default.")  # fmt: skip
     forward_user = Bool(False, help="Send X-Forwarded-User / X-Forwarded-Groups to the app.")
+    bridge = Bool(False, help="Add the postMessage bridge (save/saved/ready) to the app's pages.")
     proxy_args = List(Unicode(), help="More jupyter-embedproxy flags for this app.")
     options = Dict(Instance(AppOption), help="Options the user may set, by name.")
     source = Unicode("config", help="Where the entry came from: config, preset or an entry point.")

@@ -55,7 +55,7 @@ class EmbedSpawnerMixin(HasTraits):
         ``display_name``, ``description``, ``command`` (argv with ``{port}``,
         ``{base_url}`` and option placeholders), ``environment``,
         ``ready_path``, ``timeout``, ``absolute_url``, ``frame_ancestors``,
-        ``cors_origins``, ``allow_token_login``, ``forward_user``,
+        ``cors_origins``, ``allow_token_login``, ``forward_user``, ``bridge``,
         ``proxy_args``, ``request_headers_override``, ``options`` (name ->
         ``type`` string/int/bool/choice, ``choices``, ``regex``, ``default``,
         ``help``, ``max_length``, ``minimum``, ``maximum``) and ``preset`` to
@@ -357,6 +357,8 @@ class EmbedSpawnerMixin(HasTraits):
             flags.append("--allow-token-login")
         if app.forward_user:
             flags.append("--forward-user")
+        if app.bridge:
+            flags.append("--bridge")
         for name, value in app.request_headers_override.items():
             flags += ["--request-headers-override", f"{name}={value}"]
         return flags + list(self.proxy_args) + list(app.proxy_args)

@@ -130,3 +130,103 @@ c.EmbedSpawner.proxy_args = ["--cookie-partitioned"]
     finally:
         for r in runners:
             await r.cleanup()
+
+
+async def serve_bridge_host(port, src):
+    """A host page that mounts ``src`` with jhembed-host.js and records the bridge's events."""
+    from jhembed.proxy.bridge import static_path
+
+    page = f"""<!DOCTYPE html><title>host</title><div id="slot"></div>
+<script type="module">
+import {{ mount }} from "/static/jhembed-host.js";
+window.events = [];
+window.app = mount(document.getElementById("slot"), {json.dumps(src)}, {{ timeout: 60000 }});
+for (const t of ["ready", "saved", "dirty", "error"]) {{
+  window.app.addEventListener(t, (e) => window.events.push(e.detail));
+}}
+</script>"""
+
+    async def index(request):
+        return web.Response(text=page, content_type="text/html")
+
+    app = web.Application()
+    app.add_routes([web.get("/", index), web.static("/static", static_path())])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "localhost", port).start()
+    return runner
+
+
+NOTEBOOK = {
+    "cells": [
+        {
+            "cell_type": "code",
+            "source": "x = 1",
+            "metadata": {},
+            "outputs": [],
+            "execution_count": None,
+        }
+    ],
+    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
+
+
+async def test_notebook_save_through_the_bridge(hub_factory, browser):
+    host_port = free_port()
+    host_origin = f"http://localhost:{host_port}"
+    config = f"""
+c.JupyterHub.spawner_class = "embed-simple"
+c.EmbedSpawner.apps = {{"lab": {{"preset": "notebook", "bridge": True}}}}
+c.EmbedSpawner.frame_ancestors = ["'self'", {host_origin!r}]
+c.EmbedSpawner.allow_token_login = True
+c.EmbedSpawner.proxy_args = ["--cookie-partitioned"]
+"""
+    hub = await hub_factory(config)
+    async with HubClient(hub.url, hub.token) as client:
+        await client.ensure_user("gus")
+        url = await client.start_server("gus", app="lab", timeout=120)
+        token = await client.create_token(
+            "gus", scopes=["access:servers!server=gus/"], expires_in=600
+        )
+        await client.contents_save(
+            url, "bridge.ipynb", token, NOTEBOOK, format="json", type="notebook"
+        )
+        runner = await serve_bridge_host(
+            host_port, client.embed_url(url, "notebooks/bridge.ipynb", token=token)
+        )
+        try:
+            context = await browser.new_context()
+            page = await context.new_page()
+            await page.goto(host_origin + "/")
+            await page.wait_for_function(
+                "window.events.some((e) => e.type === 'ready')", timeout=90000, polling=200
+            )
+            nb = next(f for f in page.frames if f.url.startswith(url))
+            await nb.wait_for_function(
+                "window.jupyterapp && jupyterapp.shell.currentWidget && jupyterapp.shell.currentWidget.context"
+                " && jupyterapp.shell.currentWidget.context.isReady",
+                timeout=60000,
+            )
+            # a message from the wrong window is ignored by the frame ...
+            await nb.evaluate("window.postMessage({jhembed: 1, type: 'save', id: 'evil'}, '*')")
+            # ... and a fake answer on the host page is ignored by the host
+            await page.evaluate("window.postMessage({jhembed: 1, type: 'ready', app: 'fake'}, '*')")
+            # edit the notebook as a user would, then the host says save
+            await nb.evaluate(
+                "jupyterapp.shell.currentWidget.content.model.cells.get(0).sharedModel.setSource('x = 42')"
+            )
+            saved = await page.evaluate("window.app.save()")
+            assert saved == {"path": "bridge.ipynb"}
+            events = await page.evaluate("window.events")
+            assert not any(e.get("id") == "evil" or e.get("app") == "fake" for e in events), events
+            assert any(e["type"] == "dirty" for e in events), events
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "embedded-notebook.png"))
+            await context.close()
+        finally:
+            await runner.cleanup()
+        # the save really happened: the file on the server has the edit
+        model = await client.contents_get(url, "bridge.ipynb", token)
+        assert model["content"]["cells"][0]["source"] == "x = 42"

@@ -14,6 +14,7 @@ Endpoints (under ``--prefix``, default ``/``):
   /hang           never answers
   /headers        framing, cookie and CORS headers as Jupyter servers send them
   /redirect       302 to <prefix>echo
+  /page           an HTML document (?big=N pads it, ?chunked=1 streams it)
 """
 
 import argparse
@@ -161,6 +162,21 @@ class Headers(web.RequestHandler):
         self.write("headers\n")
 
 
+class Page(web.RequestHandler):
+    """An HTML document; ?big=N pads it to N bytes, ?chunked=1 sends no length."""
+
+    async def get(self):
+        pad = "x" * int(self.get_argument("big", "0"))
+        html = f"<!DOCTYPE html><html><head><title>page</title></head><body><p>hello page</p>{pad}</body></html>"
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        if self.get_argument("chunked", ""):
+            for part in (html[:20], html[20:]):
+                self.write(part)
+                await self.flush()
+        else:
+            self.write(html)
+
+
 class Redirect(web.RequestHandler):
     def get(self):
         self.redirect(self.settings["prefix"] + "echo")
@@ -189,6 +205,7 @@ def main():
         ("hang", Hang),
         ("headers", Headers),
         ("redirect", Redirect),
+        ("page", Page),
     ]
     app = web.Application([(prefix + path, handler) for path, handler in routes], prefix=prefix)
 

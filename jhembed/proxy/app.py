@@ -350,6 +350,19 @@ class EmbedProxy(JupyterApp):
         """,
     ).tag(config=True)
 
+    bridge = Bool(
+        False,
+        help="""Add jhembed's postMessage bridge to the app's pages (for host sites that embed it).
+
+        The proxy serves ``jhembed-frame.js`` at ``{prefix}_jhembed/`` and adds a
+        script tag for it to the app's HTML documents (200, ``text/html``, not
+        compressed, at most 2 MiB). The script talks only to the origins in
+        ``frame_ancestors``: it answers a host page's ``save`` with ``saved``
+        (JupyterLab 4, Notebook 7) and says ``ready`` (Voila: once widgets are
+        shown). Default: off. CLI: ``--bridge``.
+        """,
+    ).tag(config=True)
+
     forward_user = Bool(
         False,
         help="""Tell the app who is logged in, with ``X-Forwarded-User`` and ``X-Forwarded-Groups``.
@@ -552,6 +565,10 @@ class EmbedProxy(JupyterApp):
         "allow-token-login": (
             {"EmbedProxy": {"allow_token_login": True}},
             "Accept ?token= in page URLs once and trade it for a session cookie (iframe login).",
+        ),
+        "bridge": (
+            {"EmbedProxy": {"bridge": True}},
+            "Add the postMessage bridge script to the app's pages.",
         ),
         "forward-user": (
             {"EmbedProxy": {"forward_user": True}},
@@ -773,6 +790,13 @@ class EmbedProxy(JupyterApp):
             log=self.log,
         )
         forwarder.auth = self.make_auth(policy)
+        if self.bridge:
+            from .bridge import BridgeInjector
+
+            forwarder.bridge = BridgeInjector(
+                script_url=self.base_url + "_jhembed/jhembed-frame.js",
+                allowed_origins=self.frame_ancestors,
+            )
         forwarder.activity = self.make_activity()
         return forwarder
 
@@ -789,7 +813,19 @@ class EmbedProxy(JupyterApp):
             # signs the session cookie; a restarted proxy logs browsers in again (OAuth)
             cookie_secret=os.urandom(32),
         )
-        extra = forwarder.auth.rules() if forwarder.auth is not None else ()
+        extra = list(forwarder.auth.rules()) if forwarder.auth is not None else []
+        if forwarder.bridge is not None:
+            from tornado.routing import PathMatches, Rule
+
+            from .bridge import static_path
+
+            extra.append(
+                Rule(
+                    PathMatches(re.escape(self.base_url) + "_jhembed/(.*)"),
+                    web.StaticFileHandler,
+                    {"path": static_path()},
+                )
+            )
         return web.Application(make_handlers(forwarder, self.base_url, extra), **settings)
 
     def _listen(self, app):

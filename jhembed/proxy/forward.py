@@ -127,6 +127,8 @@ class Forwarder:
         # tracker with ``touch()``; None means off
         self.auth = None
         self.activity = None
+        # the postMessage bridge (a BridgeInjector), or None
+        self.bridge = None
         self._session = None
         if child.unix_socket:
             self.upstream_base = "http://localhost"
@@ -218,6 +220,9 @@ class Forwarder:
         headers = [h for h in headers if h[0].lower() != "x-forwarded-for"] + fwd
         if self.auth is not None:
             headers = self.auth.filter_request_headers(headers, user)
+        if self.bridge is not None and "text/html" in src.get("Accept", ""):
+            # pages get the bridge's script tag: ask the app for them uncompressed
+            headers = [h for h in headers if h[0].lower() != "accept-encoding"]
         if self.request_headers_override:
             override = {k.lower() for k in self.request_headers_override}
             headers = [h for h in headers if h[0].lower() not in override]
@@ -526,6 +531,32 @@ class ProxyHandler(_ProxyMixin, web.RequestHandler):
                 upstream_headers = [
                     (n, new if n.lower() == "location" else v) for n, v in upstream_headers
                 ]
+        bridge = fw.bridge
+        head = []
+        if bridge is not None and not no_body and bridge.wants(status, response.headers):
+            # an HTML document: read it (bounded), add the bridge's tag, send it whole
+            size = 0
+            complete = True
+            try:
+                async for chunk in response.content.iter_any():
+                    head.append(chunk)
+                    size += len(chunk)
+                    if size > bridge.max_size:
+                        complete = False
+                        break
+            except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+                self._send_upstream_error(e)
+                return
+            if complete:
+                body = bridge.inject(b"".join(head))
+                upstream_headers = [h for h in upstream_headers if h[0].lower() != "content-length"]
+                self.policy.apply(
+                    self, _Pairs(upstream_headers), self.request.headers.get("Origin")
+                )
+                self.set_header("Content-Length", len(body))
+                self.write(body)
+                await self.finish()
+                return
         self.policy.apply(self, _Pairs(upstream_headers), self.request.headers.get("Origin"))
         if no_body:
             if self.request.method == "HEAD" and response.content_length is not None:
@@ -535,6 +566,8 @@ class ProxyHandler(_ProxyMixin, web.RequestHandler):
         length = response.content_length
         content = response.content
         try:
+            for chunk in head:  # a page too big for the bridge: what was read, then the rest
+                self.write(chunk)
             if length is not None and length <= _SMALL_BODY:
                 self.write(await content.read())
             else:

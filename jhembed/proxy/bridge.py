@@ -1,0 +1,66 @@
+"""The in-frame side of the postMessage bridge: served by the proxy, added to the app's pages.
+
+With ``--bridge`` the proxy serves ``share/jupyterhub/jhembed/static`` at
+``{prefix}_jhembed/`` and adds one ``<script type="module">`` tag for
+``jhembed-frame.js`` to the app's HTML documents, carrying the origins that
+may talk to the frame (the cross-origin ``frame_ancestors``).  Only complete
+``200 text/html`` documents up to ``max_size`` bytes without a content
+encoding are changed; anything else passes through untouched.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from html import escape
+from pathlib import Path
+
+_HEAD_END = re.compile(rb"</head\s*>", re.I)
+_BODY_START = re.compile(rb"<body[^>]*>", re.I)
+_SEARCH = 256 * 1024  # where the tag may go: the start of the document
+
+
+def static_path():
+    """The directory with jhembed-frame.js and jhembed-host.js."""
+    for candidate in (
+        Path(sys.prefix) / "share" / "jupyterhub" / "jhembed" / "static",
+        Path(__file__).resolve().parents[2] / "share" / "jupyterhub" / "jhembed" / "static",
+    ):
+        if (candidate / "jhembed-frame.js").exists():
+            return str(candidate)
+    raise FileNotFoundError("jhembed's static files (jhembed-frame.js) are not installed")
+
+
+class BridgeInjector:
+    def __init__(self, *, script_url, allowed_origins, max_size=2 * 1024 * 1024):
+        self.max_size = max_size
+        origins = " ".join(o for o in allowed_origins if "://" in o and "*" not in o)
+        self.tag = (
+            f'<script type="module" src="{escape(script_url)}" '
+            f'data-jhembed-origins="{escape(origins)}"></script>'
+        ).encode()
+
+    def wants(self, status, headers):
+        """Whether a response with ``status`` and ``headers`` (a multidict) gets the tag."""
+        if status != 200:
+            return False
+        if not headers.get("Content-Type", "").lower().startswith("text/html"):
+            return False
+        if headers.get("Content-Encoding", "identity").lower() != "identity":
+            return False
+        length = headers.get("Content-Length")
+        return length is None or (length.isdigit() and int(length) <= self.max_size)
+
+    def inject(self, body):
+        """``body`` with the script tag before ``</head>`` (or after ``<body>``, or first)."""
+        window = body[:_SEARCH]
+        m = _HEAD_END.search(window)
+        if m:
+            return body[: m.start()] + self.tag + body[m.start() :]
+        m = _BODY_START.search(window)
+        if m:
+            return body[: m.end()] + self.tag + body[m.end() :]
+        return self.tag + body
+
+
+__all__ = ["BridgeInjector", "static_path"]

@@ -1,0 +1,157 @@
+// jhembed-frame.js: the app side of jhembed's postMessage bridge (protocol version 1).
+//
+// Added to the app's pages by `jupyter-embedproxy --bridge`. It accepts
+// messages only from its parent window and only from the origins listed in
+// its data-jhembed-origins attribute (the server's frame_ancestors), and
+// posts only to the validated parent origin.
+//
+// Messages are objects {jhembed: 1, type, id?, ...}:
+//   frame -> host  ready {app}, saved {id, path}, dirty {path, dirty}, error {id?, message}
+//   host -> frame  save {id}, ping {id}
+
+const VERSION = 1;
+const tag = document.querySelector("script[data-jhembed-origins]");
+const allowed = new Set(((tag && tag.dataset.jhembedOrigins) || "").split(/\s+/).filter(Boolean));
+let parentOrigin = null;
+
+function candidateOrigins() {
+  // the parent's origin, when the browser tells it and it is allowed
+  const ancestors = window.location.ancestorOrigins;
+  if (ancestors && ancestors.length && allowed.has(ancestors[0])) {
+    return [ancestors[0]];
+  }
+  return [...allowed];
+}
+
+function post(message) {
+  if (window.parent === window) {
+    return;
+  }
+  const data = Object.assign({ jhembed: VERSION }, message);
+  // postMessage with an explicit targetOrigin is only delivered to that origin
+  for (const origin of parentOrigin ? [parentOrigin] : candidateOrigins()) {
+    window.parent.postMessage(data, origin);
+  }
+}
+
+// -- apps -------------------------------------------------------------------------
+
+function waitFor(test, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const start = Date.now();
+    const tick = () => {
+      const value = test();
+      if (value) {
+        resolve(value);
+      } else if (Date.now() - start > timeoutMs) {
+        reject(new Error("timed out"));
+      } else {
+        setTimeout(tick, 100);
+      }
+    };
+    tick();
+  });
+}
+
+function jupyterApp() {
+  // JupyterLab 4 and Notebook 7 with expose_app_in_browser
+  return window.jupyterapp || window.jupyterlab || null;
+}
+
+function currentDocument(app) {
+  const widget = app.shell.currentWidget;
+  return widget && widget.context ? widget : null;
+}
+
+const adapters = {
+  async jupyter(app) {
+    await app.restored;
+    const watched = new WeakSet();
+    const watch = () => {
+      const widget = currentDocument(app);
+      if (!widget || watched.has(widget.context)) {
+        return;
+      }
+      watched.add(widget.context);
+      widget.context.model.stateChanged.connect((model, change) => {
+        if (change.name === "dirty") {
+          post({ type: "dirty", path: widget.context.path, dirty: change.newValue });
+        }
+      });
+    };
+    if (app.shell.currentChanged) {
+      app.shell.currentChanged.connect(watch);
+    }
+    watch();
+    return {
+      name: app.name || "jupyter",
+      async save() {
+        const widget = currentDocument(app);
+        if (!widget) {
+          throw new Error("no open document to save");
+        }
+        await widget.context.ready;
+        await widget.context.save(); // resolves once the server has written the file
+        return widget.context.path;
+      },
+    };
+  },
+  async voila() {
+    // ready once the notebook's widgets are on the page
+    await waitFor(() => document.querySelector(".jupyter-widgets, .widget-area, .jp-OutputArea"), 60000);
+    return {
+      name: "voila",
+      async save() {
+        throw new Error("Voila dashboards have nothing to save");
+      },
+    };
+  },
+  async page() {
+    return {
+      name: "page",
+      async save() {
+        throw new Error("this app cannot save");
+      },
+    };
+  },
+};
+
+async function detect() {
+  // Voila's templates mark the body with data-voila
+  const isVoila = () => document.body && document.body.dataset.voila !== undefined;
+  try {
+    const app = await waitFor(() => jupyterApp() || (isVoila() && "voila") || null, 15000);
+    if (app === "voila") {
+      return adapters.voila();
+    }
+    return adapters.jupyter(app);
+  } catch (e) {
+    return adapters.page();
+  }
+}
+
+const adapterReady = detect();
+
+window.addEventListener("message", async (event) => {
+  if (event.source !== window.parent || !allowed.has(event.origin)) {
+    return; // not our host: ignored
+  }
+  const data = event.data;
+  if (!data || data.jhembed !== VERSION || typeof data.type !== "string") {
+    return;
+  }
+  parentOrigin = event.origin;
+  const adapter = await adapterReady;
+  if (data.type === "ping") {
+    post({ type: "ready", id: data.id, app: adapter.name });
+  } else if (data.type === "save") {
+    try {
+      const path = await adapter.save();
+      post({ type: "saved", id: data.id, path });
+    } catch (e) {
+      post({ type: "error", id: data.id, message: String((e && e.message) || e) });
+    }
+  }
+});
+
+adapterReady.then((adapter) => post({ type: "ready", app: adapter.name }));
