@@ -58,6 +58,11 @@ c.EmbedSpawner.apps = {
         "description": "A notebook with widgets, shown as a dashboard.",
         "options": {"notebook": {"default": "dashboard.ipynb"}},
     },
+    "notebook": {
+        "preset": "notebook",
+        "description": "Edit the notebook; the host site can ask it to save (postMessage bridge).",
+        "bridge": True,
+    },
     "lab": {"preset": "jupyterlab", "description": "JupyterLab, to edit and run notebooks."},
     "files": {"preset": "http-server", "description": "Your files as a plain listing."},
 }

@@ -68,16 +68,20 @@ async def test_demo_host_site_embeds_apps(tmp_path):
                 )
                 csp = r.headers["Content-Security-Policy"]
                 assert f"http://localhost:{host_port}" in csp
-            # JupyterLab, then save a version of the notebook into the host's database
-            async with s.get(host + "open/lab") as r:
-                assert r.status == 200
-            async with s.post(host + "save/lab") as r:
+            # Notebook 7 with the bridge, then save a version into the host's database
+            async with s.get(host + "open/notebook") as r:
+                page = await r.text()
+                assert r.status == 200 and "jhembed-host.js" in page, page
+            async with s.post(host + "save/notebook") as r:
                 saved = await r.json()
                 assert r.status == 200, saved
                 assert saved["path"] == "dashboard.ipynb" and saved["size"] > 100
+            # JupyterLab opens in its own tab, with a token link
+            async with s.get(host + "open/lab") as r:
+                assert 'target="_blank"' in await r.text()
             async with s.get(host + "versions") as r:
                 versions = await r.json()
-            assert [v["app"] for v in versions] == ["lab"]
+            assert [v["app"] for v in versions] == ["notebook"]
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -19,13 +19,16 @@ import time
 from aiohttp import web
 
 from ..client import HubAPIError, HubClient
+from ..proxy.bridge import static_path
 
 USER_COOKIE = "demo_host_user"
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+# name: (label, path in the server, file to keep versions of, how it is shown)
 APPS = {
-    "dashboard": ("Voila dashboard", "", "dashboard.ipynb"),
-    "lab": ("JupyterLab", "lab/tree/dashboard.ipynb", "dashboard.ipynb"),
-    "files": ("Files", "", None),
+    "dashboard": ("Voila dashboard", "", None, "frame"),
+    "notebook": ("Notebook", "notebooks/dashboard.ipynb", "dashboard.ipynb", "frame"),
+    "lab": ("JupyterLab", "lab/tree/dashboard.ipynb", "dashboard.ipynb", "tab"),
+    "files": ("Files", "", None, "frame"),
 }
 TOKEN_LIFETIME = 600
 
@@ -70,6 +73,7 @@ class HostSite:
                 web.get("/open/{app}", self.open_app),
                 web.post("/save/{app}", self.save),
                 web.get("/versions", self.versions_json),
+                web.static("/static", static_path()),
             ]
         )
         app.on_cleanup.append(self._close)
@@ -103,7 +107,7 @@ class HostSite:
             )
         links = "".join(
             f'<a href="/open/{name}">{html.escape(label)}</a>'
-            for name, (label, _, _) in APPS.items()
+            for name, (label, *_) in APPS.items()
         )
         return _page(
             "Portal",
@@ -132,7 +136,7 @@ class HostSite:
         app = request.match_info["app"]
         if app not in APPS:
             raise web.HTTPNotFound(text="no such app")
-        label, path, _ = APPS[app]
+        label, path, keep, shown = APPS[app]
         try:
             await self.client.ensure_user(user, groups=["portal"])
             server_url = await self.client.start_server(user, app, app=app, timeout=120)
@@ -149,20 +153,38 @@ class HostSite:
                 self._who(user),
             )
         src = self.client.embed_url(server_url, path, token=token)
-        save = ""
-        if APPS[app][2]:
-            save = (
-                f'<p><button id="save" data-app="{app}">Save a version</button> <span id="status"></span></p>'
-                "<script>document.getElementById('save').onclick=async(e)=>{"
-                "const r=await fetch('/save/'+e.target.dataset.app,{method:'POST'});"
-                "const j=await r.json();document.getElementById('status').textContent="
-                "r.ok?('saved version '+j.id+' ('+j.size+' bytes)'):('error: '+j.error);};</script>"
+        if shown == "tab":
+            # JupyterLab's workspace URLs do not settle inside a cross-site frame: own tab
+            body = (
+                f'<h1>{html.escape(label)}</h1><p><a href="{html.escape(src)}" target="_blank" '
+                f'rel="noopener noreferrer">Open {html.escape(label)} in a new tab</a> (the link logs you '
+                f"in once and expires in {TOKEN_LIFETIME // 60} minutes).</p>"
             )
-        body = (
-            f"<h1>{html.escape(label)}</h1>{save}"
-            f'<iframe id="app" src="{html.escape(src)}" title="{html.escape(label)}"'
-            ' allow="clipboard-read; clipboard-write"></iframe>'
-        )
+            return _page(label, body, self._who(user))
+        save = ""
+        if keep:
+            # the bridge: the host says save, the app saves and answers saved,
+            # then this site fetches the file through the contents API
+            save = (
+                '<p><button id="save">Save a version</button> <span id="status"></span></p>'
+                '<script type="module">'
+                'import { mount } from "/static/jhembed-host.js";'
+                f"const app = mount(document.getElementById('slot'), {json.dumps(src)});"
+                "const status = document.getElementById('status');"
+                "app.addEventListener('dirty', (e) => { status.textContent = e.detail.dirty ? 'unsaved changes' : ''; });"
+                "document.getElementById('save').onclick = async () => {"
+                "  try { await app.save(); } catch (e) { status.textContent = 'error: ' + e.message; return; }"
+                f"  const r = await fetch('/save/{app}', {{method: 'POST'}}); const j = await r.json();"
+                "  status.textContent = r.ok ? ('saved version ' + j.id + ' (' + j.size + ' bytes)') : ('error: ' + j.error);"
+                '};</script><div id="slot"></div>'
+            )
+            body = f"<h1>{html.escape(label)}</h1>{save}"
+        else:
+            body = (
+                f"<h1>{html.escape(label)}</h1>"
+                f'<iframe id="app" src="{html.escape(src)}" title="{html.escape(label)}"'
+                ' allow="clipboard-read; clipboard-write"></iframe>'
+            )
         return _page(label, body, self._who(user))
 
     async def save(self, request):
@@ -182,16 +204,8 @@ class HostSite:
                 note="portal save",
             )
             server_url = self.client._public_url(server["url"])
-            if app == "lab":
-                model = await self.client.contents_get(server_url, path, token)
-                content = json.dumps(model["content"])
-            else:
-                # Voila has no contents API: keep the file the dashboard shows, via the Lab
-                # server if the user has one, else record the dashboard's page
-                async with self.client.session.get(
-                    server_url, headers={"Authorization": f"token {token}"}
-                ) as r:
-                    content = await r.text()
+            model = await self.client.contents_get(server_url, path, token)
+            content = json.dumps(model["content"])
         except HubAPIError as e:
             return web.json_response({"error": str(e)}, status=502)
         cur = self.db.execute(
