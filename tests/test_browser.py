@@ -232,3 +232,69 @@ c.EmbedSpawner.proxy_args = ["--cookie-partitioned"]
         # the save really happened: the file on the server has the edit
         model = await client.contents_get(url, "bridge.ipynb", token)
         assert model["content"]["cells"][0]["source"] == "x = 42"
+
+
+async def test_voila_widgets_in_a_cross_site_frame(hub_factory, browser, tmp_path):
+    """A Voila dashboard renders in the host's iframe and a widget round-trips through the kernel."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dash.ipynb").write_text(
+        json.dumps(
+            {
+                "cells": [
+                    {
+                        "cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                        "source": "import ipywidgets as w\nslider = w.IntSlider(value=3, description='n')\n"
+                        "result = w.Label(value='n squared is 9')\n"
+                        "slider.observe(lambda c: setattr(result, 'value', f'n squared is {c.new ** 2}'), names='value')\n"
+                        "w.VBox([slider, result])",
+                    }
+                ],
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+                "nbformat": 4, "nbformat_minor": 5,
+            }
+        )
+    )  # fmt: skip
+    host_port = free_port()
+    host_origin = f"http://localhost:{host_port}"
+    config = f"""
+c.JupyterHub.spawner_class = "embed-simple"
+c.SimpleLocalProcessSpawner.home_dir_template = {str(home)!r}
+c.EmbedSpawner.apps = {{"dash": {{"preset": "voila", "bridge": True,
+                                  "options": {{"notebook": {{"default": "dash.ipynb"}}}}}}}}
+c.EmbedSpawner.frame_ancestors = ["'self'", {host_origin!r}]
+c.EmbedSpawner.allow_token_login = True
+c.EmbedSpawner.proxy_args = ["--cookie-partitioned"]
+"""
+    hub = await hub_factory(config)
+    async with HubClient(hub.url, hub.token) as client:
+        await client.ensure_user("hal")
+        url = await client.start_server("hal", app="dash", timeout=120)
+        token = await client.create_token(
+            "hal", scopes=["access:servers!server=hal/"], expires_in=300
+        )
+        runner = await serve_bridge_host(host_port, client.embed_url(url, "", token=token))
+    try:
+        context = await browser.new_context()
+        page = await context.new_page()
+        await page.goto(host_origin + "/")
+        # the bridge says ready once the widgets are on the page
+        await page.wait_for_function(
+            "window.events.some((e) => e.type === 'ready' && e.app === 'voila')",
+            timeout=90000,
+            polling=200,
+        )
+        frame = page.frame_locator("iframe")
+        await frame.get_by_text("n squared is 9").wait_for(timeout=30000)
+        # move the slider with the keyboard: the kernel computes, the label changes
+        handle = frame.locator(
+            ".noUi-handle, .widget-slider .ui-slider-handle, [role=slider]"
+        ).first
+        await handle.focus()
+        await handle.press("ArrowRight")
+        await frame.get_by_text("n squared is 16").wait_for(timeout=30000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "embedded-voila.png"))
+        await context.close()
+    finally:
+        await runner.cleanup()
