@@ -48,6 +48,27 @@ async def browser():
         await b.close()
 
 
+def embed_config(host_origin, apps, extra=""):
+    """A Hub whose EmbedSpawner apps may be framed by ``host_origin``, with token login."""
+    return f"""
+c.JupyterHub.spawner_class = "embed-simple"
+c.EmbedSpawner.apps = {apps!r}
+c.EmbedSpawner.frame_ancestors = ["'self'", {host_origin!r}]
+c.EmbedSpawner.allow_token_login = True
+c.EmbedSpawner.proxy_args = ["--cookie-partitioned"]
+{extra}"""
+
+
+async def start_for_frame(client, user, app):
+    """Start ``app`` for ``user``; its URL and a token that opens only that server."""
+    await client.ensure_user(user)
+    url = await client.start_server(user, app=app, timeout=120)
+    token = await client.create_token(
+        user, scopes=[f"access:servers!server={user}/"], expires_in=600
+    )
+    return url, token
+
+
 async def serve_host_page(port):
     """A host site: /frame?src=... shows ``src`` in an iframe."""
 
@@ -69,22 +90,15 @@ async def serve_host_page(port):
 async def test_cross_site_iframe_with_token_login(hub_factory, browser):
     host_port, other_port = free_port(), free_port()
     host_origin = f"http://localhost:{host_port}"
-    config = f"""
-c.JupyterHub.spawner_class = "embed-simple"
-c.EmbedSpawner.apps = {{"echo": {{"command": [{sys.executable!r}, {TESTAPP!r}, "--port", "{{port}}"]}}}}
-c.EmbedSpawner.frame_ancestors = ["'self'", {host_origin!r}]
-c.EmbedSpawner.allow_token_login = True
-c.EmbedSpawner.proxy_args = ["--cookie-partitioned"]
-"""
-    hub = await hub_factory(config)
+    hub = await hub_factory(
+        embed_config(
+            host_origin, {"echo": {"command": [sys.executable, TESTAPP, "--port", "{port}"]}}
+        )
+    )
     runners = [await serve_host_page(host_port), await serve_host_page(other_port)]
     try:
         async with HubClient(hub.url, hub.token) as client:
-            await client.ensure_user("fay")
-            url = await client.start_server("fay", app="echo")
-            token = await client.create_token(
-                "fay", scopes=["access:servers!server=fay/"], expires_in=300
-            )
+            url, token = await start_for_frame(client, "fay", "echo")
         src = HubClient.embed_url(url, "echo", token=token)
 
         context = await browser.new_context()
@@ -178,20 +192,11 @@ NOTEBOOK = {
 async def test_notebook_save_through_the_bridge(hub_factory, browser):
     host_port = free_port()
     host_origin = f"http://localhost:{host_port}"
-    config = f"""
-c.JupyterHub.spawner_class = "embed-simple"
-c.EmbedSpawner.apps = {{"lab": {{"preset": "notebook", "bridge": True}}}}
-c.EmbedSpawner.frame_ancestors = ["'self'", {host_origin!r}]
-c.EmbedSpawner.allow_token_login = True
-c.EmbedSpawner.proxy_args = ["--cookie-partitioned"]
-"""
-    hub = await hub_factory(config)
+    hub = await hub_factory(
+        embed_config(host_origin, {"lab": {"preset": "notebook", "bridge": True}})
+    )
     async with HubClient(hub.url, hub.token) as client:
-        await client.ensure_user("gus")
-        url = await client.start_server("gus", app="lab", timeout=120)
-        token = await client.create_token(
-            "gus", scopes=["access:servers!server=gus/"], expires_in=600
-        )
+        url, token = await start_for_frame(client, "gus", "lab")
         await client.contents_save(
             url, "bridge.ipynb", token, NOTEBOOK, format="json", type="notebook"
         )
@@ -257,22 +262,17 @@ async def test_voila_widgets_in_a_cross_site_frame(hub_factory, browser, tmp_pat
     )  # fmt: skip
     host_port = free_port()
     host_origin = f"http://localhost:{host_port}"
-    config = f"""
-c.JupyterHub.spawner_class = "embed-simple"
-c.SimpleLocalProcessSpawner.home_dir_template = {str(home)!r}
-c.EmbedSpawner.apps = {{"dash": {{"preset": "voila", "bridge": True,
-                                  "options": {{"notebook": {{"default": "dash.ipynb"}}}}}}}}
-c.EmbedSpawner.frame_ancestors = ["'self'", {host_origin!r}]
-c.EmbedSpawner.allow_token_login = True
-c.EmbedSpawner.proxy_args = ["--cookie-partitioned"]
-"""
-    hub = await hub_factory(config)
+    apps = {
+        "dash": {
+            "preset": "voila",
+            "bridge": True,
+            "options": {"notebook": {"default": "dash.ipynb"}},
+        }
+    }
+    extra = f"c.SimpleLocalProcessSpawner.home_dir_template = {str(home)!r}\n"
+    hub = await hub_factory(embed_config(host_origin, apps, extra))
     async with HubClient(hub.url, hub.token) as client:
-        await client.ensure_user("hal")
-        url = await client.start_server("hal", app="dash", timeout=120)
-        token = await client.create_token(
-            "hal", scopes=["access:servers!server=hal/"], expires_in=300
-        )
+        url, token = await start_for_frame(client, "hal", "dash")
         runner = await serve_bridge_host(host_port, client.embed_url(url, "", token=token))
     try:
         context = await browser.new_context()
