@@ -149,6 +149,11 @@ def markdown(results):
         lambda e: e["download"]["rss_growth_MiB"] if "idle_rss_MiB" in e else None, "{:.1f}")  # fmt: skip
     row("upload peak RSS growth MiB",
         lambda e: e["upload"]["rss_growth_MiB"] if "idle_rss_MiB" in e else None, "{:.1f}")  # fmt: skip
+    for way in ("download", "upload"):
+        row(f"{way} at 50 MiB where the full size failed: MB/s, RSS growth MiB",
+            lambda e, w=way: (f"{e['fallback'][w]['MBps']:,.0f}, {e['fallback'][w]['rss_growth_MiB']:.1f}"
+                              if "MBps" in e["fallback"][w] else
+                              f"failed, {e['fallback'][w]['rss_growth_MiB']:.1f}"), "{}")  # fmt: skip
     row("sha256 equal both ways",
         lambda e: bool(e["download"].get("sha_ok") and e["upload"].get("sha_ok")), "{}")  # fmt: skip
     row("ws small msgs/s", lambda e: e["websocket"]["small"]["msgs_per_s"], "{:,.0f}")
@@ -260,7 +265,7 @@ def plots(results, outdir):
     ]
     if pairs:
         labels = [m for m, _ in METRICS]
-        fig, ax = plt.subplots(figsize=(9, 4.8))
+        fig, ax = plt.subplots(figsize=(11, 4.8))
         width = 0.8 / len(pairs)
         for i, p in enumerate(pairs):
             ax.barh([y + i * width for y in range(len(labels))],
@@ -271,7 +276,7 @@ def plots(results, outdir):
         ax.set_xlabel("ratio (log scale; > 1: jupyter-embedproxy is faster)")
         ax.set_title("Headline: jupyter-embedproxy / other, same run")
         ax.invert_yaxis()
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
         fig.tight_layout()
         fig.savefig(outdir / "ratios.png", dpi=100)
         plt.close(fig)
