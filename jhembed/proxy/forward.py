@@ -661,7 +661,10 @@ class WebSocketProxyHandler(_ProxyMixin, websocket.WebSocketHandler):
         if self._active:
             fw.touch()
         await super().get(*args, **kwargs)
-        if self.ws_connection is None and self.upstream is not None:
+        # super().get() returns when the client's connection is over; on_close
+        # has passed the close code on. Only a handshake that never opened
+        # leaves the app's side to close here.
+        if self._pump is None and self.upstream is not None and not self.upstream.closed:
             await self.upstream.close()
 
     def select_subprotocol(self, subprotocols):
