@@ -109,6 +109,16 @@ async def test_api_tokens(hub_factory):
             assert "token login is off" in (await r.text())
     assert alice_token not in hub.log_text()
 
+    # an OAuth callback with a stale state restarts the login once, then says why it failed
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as s:
+        callback = url + "oauth_callback?code=x&state=stale"
+        async with s.get(callback, allow_redirects=False) as r:
+            assert r.status == 302 and r.headers["Location"] == "/user/alice/"
+        async with s.get(callback, allow_redirects=False, headers={"Accept": "text/html"}) as r:
+            page = await r.text()
+            assert r.status == 403 and "Login failed" in page and "state did not match" in page
+
 
 async def test_token_login_for_iframes(hub_factory):
     hub = await hub_factory(
