@@ -32,6 +32,17 @@ def _get(fn, entry):
         return None
 
 
+def _growth(e, way, fallback=True):
+    """Peak RSS growth of a proxy during a transfer that arrived intact (else the 50 MiB one)."""
+    if "idle_rss_MiB" not in e:
+        return None
+    if e[way].get("sha_ok"):
+        return e[way]["rss_growth_MiB"]
+    if fallback and e.get("fallback", {}).get(way, {}).get("sha_ok"):
+        return e["fallback"][way]["rss_growth_MiB"]
+    return "failed" if not fallback else None
+
+
 def _nan(v):
     return float("nan") if v is None else v
 
@@ -145,10 +156,8 @@ def markdown(results):
             "{0[0]:.2f} / {0[1]:.2f}")  # fmt: skip
     row("download MB/s", rate("download"), "{}")
     row("upload MB/s", rate("upload"), "{}")
-    row("download peak RSS growth MiB",
-        lambda e: e["download"]["rss_growth_MiB"] if "idle_rss_MiB" in e else None, "{:.1f}")  # fmt: skip
-    row("upload peak RSS growth MiB",
-        lambda e: e["upload"]["rss_growth_MiB"] if "idle_rss_MiB" in e else None, "{:.1f}")  # fmt: skip
+    row("download peak RSS growth MiB", lambda e: _growth(e, "download", fallback=False), "{:.1f}")
+    row("upload peak RSS growth MiB", lambda e: _growth(e, "upload", fallback=False), "{:.1f}")
     for way in ("download", "upload"):
         row(f"{way} at 50 MiB where the full size failed: MB/s, RSS growth MiB",
             lambda e, w=way: (f"{e['fallback'][w]['MBps']:,.0f}, {e['fallback'][w]['rss_growth_MiB']:.1f}"
@@ -209,7 +218,8 @@ def markdown(results):
 def page(results, table, images):
     out = ["# Latest results", "",
            f"Made by `{results['command']}` (`make bench{'-quick' if results['quick'] else ''}`) "
-           f"in {results['duration_s']:.0f} s; every figure is in [results.json](results.json).", "",
+           f"in {results['duration_s']:.0f} s; every figure, with the settings and versions, is in "
+           "`docs/benchmarks/results.json`.", "",
            table]  # fmt: skip
     out += [f"![{title}]({file})\n" for file, title in images]
     return "\n".join(out)
@@ -227,7 +237,7 @@ def plots(results, outdir):
     images = []
 
     def grouped(file, title, ylabel, groups, getter, log=False):
-        fig, ax = plt.subplots(figsize=(9, 4.2))
+        fig, ax = plt.subplots(figsize=(11, 4.2))
         width = 0.8 / max(len(names), 1)
         for i, n in enumerate(names):
             vals = [_nan(_get(lambda e, g=g: getter(e, g), c[n])) for g in groups]
@@ -236,8 +246,8 @@ def plots(results, outdir):
         ax.set_ylabel(ylabel)
         if log:
             ax.set_yscale("log")
-        ax.set_title(title)
-        ax.legend(fontsize=7)
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
         fig.tight_layout()
         fig.savefig(outdir / file, dpi=100)
         plt.close(fig)
@@ -254,10 +264,11 @@ def plots(results, outdir):
             ["100 B", "1 MiB"],
             lambda e, g: e["websocket"]["small" if g == "100 B" else "1MiB"]["msgs_per_s"],
             log=True)  # fmt: skip
-    grouped("memory.png", "Proxy memory (lower is better)", "MiB",
+    size = f"{results['settings']['size'] >> 20} MiB"
+    grouped("memory.png", f"Proxy memory (lower is better); peak growth moving {size}, or 50 MiB"
+            " for proxies that fail that", "MiB",
             ["idle RSS", "download peak growth", "upload peak growth"],
-            lambda e, g: e["idle_rss_MiB"] if g == "idle RSS" else e[g.split()[0]]["rss_growth_MiB"]
-            if "idle_rss_MiB" in e else None)  # fmt: skip
+            lambda e, g: e.get("idle_rss_MiB") if g == "idle RSS" else _growth(e, g.split()[0]))  # fmt: skip
 
     rt = results.get("ratios") or ratios(results)
     pairs = [p for p in rt if not p.endswith("/ direct")] + [

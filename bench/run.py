@@ -526,6 +526,17 @@ async def voila_first_byte():
         await hub.stop()
 
 
+def write_docs(results, where):
+    if not where:
+        return
+    docs = Path(where)
+    docs.mkdir(parents=True, exist_ok=True)
+    images = report.plots(results, docs)
+    table = report.markdown(results)
+    (docs / "results.md").write_text(report.page(results, table, images))
+    (docs / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -537,7 +548,14 @@ def main():
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--docs", default=str(ROOT / "docs" / "benchmarks"),
                         help="where results.md and the plots go ('' to skip)")  # fmt: skip
+    parser.add_argument("--render", metavar="JSON",
+                        help="only re-render the table, page and plots from a saved result")  # fmt: skip
     args = parser.parse_args()
+    if args.render:
+        results = json.loads(Path(args.render).read_text())
+        write_docs(results, args.docs)
+        print(report.markdown(results))
+        return
     if not shutil.which("wrk"):
         raise SystemExit(
             "bench: wrk is missing; install it with: apt-get install wrk (make bench does)"
@@ -549,14 +567,8 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (out / f"{stamp}.json").write_text(json.dumps(results, indent=2))
-    table = report.markdown(results)
-    if args.docs:
-        docs = Path(args.docs)
-        docs.mkdir(parents=True, exist_ok=True)
-        images = report.plots(results, docs)
-        (docs / "results.md").write_text(report.page(results, table, images))
-        (docs / "results.json").write_text(json.dumps(results, indent=2))
-    print(table)
+    write_docs(results, args.docs)
+    print(report.markdown(results))
     log(f"bench: {out / (stamp + '.json')} ({results['duration_s']:.0f} s)")
 
 
