@@ -22,10 +22,37 @@ exclude_patterns = ["_build"]
 html_theme = "alabaster"
 html_title = "jhembed"
 
-# classes whose config traits make up the configuration reference; a class
-# whose module is not importable (optional parts) is left out
+# The configuration reference (docs/_ext/jhembed_config_ref.py): one generated
+# page per class, in this order.  A class whose module does not import yet is
+# left out (logged, not a warning).  Add a class with one line.
 jhembed_config_classes = [
     "jhembed.proxy.app:EmbedProxy",
-    "jhembed.spawner:EmbedSpawnerMixin",
+    "jhembed.spawner:EmbedSpawner",
     "jhembed.apps:App",
+    "jhembed.apps:AppOption",
 ]
+# first paragraph of a page, instead of the class docstring's
+jhembed_config_intros = {
+    "EmbedProxy": (
+        "The options of `jupyter-embedproxy`: on its command line, or in "
+        "`jupyter_embedproxy_config.py` (`jupyter-embedproxy --generate-config` "
+        "writes one)."
+    ),
+    "EmbedSpawner": (
+        "The options of the spawner (`c.JupyterHub.spawner_class = \"embed\"`), set in "
+        "`jupyterhub_config.py`. `c.EmbedSpawner.*` also configures the other "
+        "compositions of `EmbedSpawnerMixin`."
+    ),
+    "App": (
+        "The fields of one entry of `c.EmbedSpawner.apps`, given as a dict "
+        "(or a preset name, or a jupyter-server-proxy `servers` entry)."
+    ),
+    "AppOption": (
+        "The fields of one entry of an app's `options`: a value a user may set "
+        "in the options form or in `user_options`."
+    ),
+}
+# command-line spellings that are not aliases or flags
+jhembed_config_cli_notes = {
+    "EmbedProxy.command": "the arguments after `--`",
+}
