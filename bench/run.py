@@ -546,11 +546,15 @@ def main():
     parser.add_argument("--only", type=lambda s: s.split(","), default=None,
                         help="comma-separated contender names (default: all)")  # fmt: skip
     parser.add_argument("--out", default=str(HERE / "results"))
-    parser.add_argument("--docs", default=str(ROOT / "docs" / "benchmarks"),
-                        help="where results.md and the plots go ('' to skip)")  # fmt: skip
+    parser.add_argument("--docs", default=None,
+                        help="where results.md and the plots go ('' to skip; default"
+                             " docs/benchmarks, and bench/results/quick for --quick so that"
+                             " a smoke test leaves the committed page alone)")  # fmt: skip
     parser.add_argument("--render", metavar="JSON",
                         help="only re-render the table, page and plots from a saved result")  # fmt: skip
     args = parser.parse_args()
+    if args.docs is None:
+        args.docs = str(HERE / "results" / "quick" if args.quick else ROOT / "docs" / "benchmarks")
     if args.render:
         results = json.loads(Path(args.render).read_text())
         write_docs(results, args.docs)
