@@ -14,12 +14,25 @@ def test_inject_places_the_tag():
         script_url="/p/_jhembed/jhembed-frame.js", allowed_origins=["'self'", HOST]
     )
     out = injector.inject(b"<html><head><title>t</title></head><body>x</body></html>")
-    assert out.startswith(b'<html><head><title>t</title><script type="module"')
-    assert b'data-jhembed-origins="https://host.example"' in out and out.endswith(
-        b"</head><body>x</body></html>"
+    # the storage fallback runs first, before any of the app's scripts ...
+    assert out.startswith(
+        b'<html><head><script src="/p/_jhembed/jhembed-storage.js"></script><title>t</title>'
+        b'<script type="module"'
     )
-    assert injector.inject(b"<body class='a'>x").startswith(b"<body class='a'><script")
-    assert injector.inject(b"plain").endswith(b"plain")
+    # ... the bridge's module (deferred anyway) closes the head
+    assert b'data-jhembed-origins="https://host.example"' in out and out.endswith(
+        b"</script></head><body>x</body></html>"
+    )
+    out = injector.inject(b"<html><HEAD lang=en><header></header></HEAD>")
+    assert out.startswith(b"<html><HEAD lang=en><script src=")
+    assert b"<header></header><script type=" in out
+    assert injector.inject(b"<body class='a'>x").startswith(
+        b"<body class='a'><script src=\"/p/_jhembed/jhembed-storage.js\"></script><script type"
+    )
+    assert injector.inject(b"plain").endswith(b"</script>plain")
+    # only the start of a document is searched
+    late = b"x" * (300 * 1024) + b"<head></head>"
+    assert injector.inject(late).startswith(b"<script")
 
 
 @pytest.mark.parametrize(
@@ -49,6 +62,7 @@ async def test_proxy_adds_the_bridge_to_pages_only():
                     body = await r.read()
                     assert r.status == 200
                     assert b'src="/user/b/_jhembed/jhembed-frame.js"' in body
+                    assert b'src="/user/b/_jhembed/jhembed-storage.js"' in body
                     assert body.index(b"<script") < body.index(b"</head>")
                     assert int(r.headers["Content-Length"]) == len(body)
                     assert b"hello page" in body
@@ -61,9 +75,11 @@ async def test_proxy_adds_the_bridge_to_pages_only():
             # not HTML: untouched
             async with s.get(p.url + "echo") as r:
                 assert b"jhembed" not in await r.read()
-            # the proxy serves the script itself
+            # the proxy serves the scripts itself
             async with s.get(p.url + "_jhembed/jhembed-frame.js") as r:
                 assert r.status == 200 and "postMessage" in await r.text()
+            async with s.get(p.url + "_jhembed/jhembed-storage.js") as r:
+                assert r.status == 200 and "localStorage" in await r.text()
     async with run_proxy() as p:  # off by default
         async with aiohttp.ClientSession() as s:
             async with s.get(p.url + "page", headers={"Accept": "text/html"}) as r:

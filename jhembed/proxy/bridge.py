@@ -6,6 +6,12 @@ With ``--bridge`` the proxy serves ``share/jupyterhub/jhembed/static`` at
 may talk to the frame (the cross-origin ``frame_ancestors``).  Only complete
 ``200 text/html`` documents up to ``max_size`` bytes without a content
 encoding are changed; anything else passes through untouched.
+
+A second, classic script from the same directory, ``jhembed-storage.js``, goes
+at the start of ``<head>`` so that it runs before the app's scripts: when the
+browser refuses Web Storage to the cross-site frame (Chromium with third-party
+cookies blocked), it gives the page an in-memory ``localStorage``, without which
+JupyterLab 4 redirects to a new ``/lab/workspaces/auto-*`` URL forever.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import sys
 from html import escape
 from pathlib import Path
 
+_HEAD_START = re.compile(rb"<head(?:\s[^>]*)?>", re.I)
 _HEAD_END = re.compile(rb"</head\s*>", re.I)
 _BODY_START = re.compile(rb"<body[^>]*>", re.I)
 _SEARCH = 256 * 1024  # where the tag may go: the start of the document
@@ -35,6 +42,8 @@ class BridgeInjector:
     def __init__(self, *, script_url, allowed_origins, max_size=2 * 1024 * 1024):
         self.max_size = max_size
         origins = " ".join(o for o in allowed_origins if "://" in o and "*" not in o)
+        storage_url = script_url.rsplit("/", 1)[0] + "/jhembed-storage.js"
+        self.early_tag = f'<script src="{escape(storage_url)}"></script>'.encode()
         self.tag = (
             f'<script type="module" src="{escape(script_url)}" '
             f'data-jhembed-origins="{escape(origins)}"></script>'
@@ -52,15 +61,26 @@ class BridgeInjector:
         return length is None or (length.isdigit() and int(length) <= self.max_size)
 
     def inject(self, body):
-        """``body`` with the script tag before ``</head>`` (or after ``<body>``, or first)."""
+        """``body`` with the storage fallback first in ``<head>`` and the bridge's module
+        before ``</head>`` (without a head: both after ``<body>``, or first)."""
         window = body[:_SEARCH]
-        m = _HEAD_END.search(window)
-        if m:
-            return body[: m.start()] + self.tag + body[m.start() :]
+        start = _HEAD_START.search(window)
+        end = _HEAD_END.search(window, start.end() if start else 0)
+        if start and end:
+            return b"".join(
+                (
+                    body[: start.end()],
+                    self.early_tag,
+                    body[start.end() : end.start()],
+                    self.tag,
+                    body[end.start() :],
+                )
+            )
+        tags = self.early_tag + self.tag
         m = _BODY_START.search(window)
         if m:
-            return body[: m.end()] + self.tag + body[m.end() :]
-        return self.tag + body
+            return body[: m.end()] + tags + body[m.end() :]
+        return tags + body
 
 
 __all__ = ["BridgeInjector", "static_path"]
