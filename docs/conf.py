@@ -39,7 +39,7 @@ jhembed_config_intros = {
         "writes one)."
     ),
     "EmbedSpawner": (
-        "The options of the spawner (`c.JupyterHub.spawner_class = \"embed\"`), set in "
+        'The options of the spawner (`c.JupyterHub.spawner_class = "embed"`), set in '
         "`jupyterhub_config.py`. `c.EmbedSpawner.*` also configures the other "
         "compositions of `EmbedSpawnerMixin`."
     ),

@@ -1,30 +1,81 @@
-"""The docs build with warnings as errors, and document every option."""
+"""The docs build with warnings as errors, and the generated reference documents every option."""
 
+import http.client
+import os
+import re
+import shlex
+import signal
+import socket
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sphinx.errors import ExtensionError
+from traitlets import Bool, HasTraits, Int
 
 from jhembed.proxy.app import EmbedProxy
 
 ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+sys.path.insert(0, str(DOCS / "_ext"))
+
+import jhembed_config_ref  # noqa: E402
 
 
-def test_every_proxy_option_has_help_and_a_cli_name():
-    aliases = {dest for dest in EmbedProxy.aliases.values()}
+def test_every_proxy_option_has_help():
+    for name, trait in EmbedProxy.class_traits(config=True).items():
+        assert (trait.help or "").strip(), f"EmbedProxy.{name} has no help"
+
+
+def test_every_proxy_option_has_a_command_line_spelling():
+    aliased = set(EmbedProxy.aliases.values())
     flagged = {
         f"EmbedProxy.{name}"
         for conf, _ in EmbedProxy.flags.values()
         for name in conf.get("EmbedProxy", {})
     }
-    for name, trait in EmbedProxy.class_own_traits(config=True).items():
-        assert (trait.help or "").strip(), f"EmbedProxy.{name} has no help"
-        if name != "command":
-            assert f"EmbedProxy.{name}" in aliases | flagged, f"EmbedProxy.{name} has no CLI option"
+    for name in EmbedProxy.class_own_traits(config=True):
+        if name != "command":  # the arguments after --
+            assert f"EmbedProxy.{name}" in aliased | flagged, f"EmbedProxy.{name} has no CLI option"
 
 
-@pytest.mark.slow
+def test_a_trait_without_help_stops_the_build():
+    class Thing(HasTraits):
+        documented = Int(1, help="Documented.").tag(config=True)
+        undocumented = Bool(False).tag(config=True)
+
+    with pytest.raises(ExtensionError, match=r"Thing\.undocumented"):
+        jhembed_config_ref.render_fields(Thing, None)
+
+
+def test_a_missing_module_is_skipped_without_a_warning(caplog):
+    assert jhembed_config_ref.load_class("jhembed.not_written_yet:Later") is None
+    assert jhembed_config_ref.load_class("jhembed.proxy.app:NotThereYet") is None
+    assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+
+
+def test_rst_literal_blocks_become_fences():
+    text = "Example::\n\n    c.X.y = 1\n\nAfter.\n\n.. code-block:: python\n\n   a = 2\n"
+    assert jhembed_config_ref.rst_to_myst(text) == (
+        "Example:\n\n```python\nc.X.y = 1\n```\n\nAfter.\n\n\n```python\na = 2\n```"
+    )
+
+
+def test_environment_dependent_defaults_are_not_shown(monkeypatch):
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_URL", "http://10.1.2.3:4567")
+    page = jhembed_config_ref.render(EmbedProxy, _Conf())
+    assert "10.1.2.3" not in page and "4567" not in page
+    assert "computed when the program starts" in page
+
+
+class _Conf:
+    jhembed_config_intros = {}
+    jhembed_config_cli_notes = {}
+
+
 def test_docs_build_with_warnings_as_errors(tmp_path):
     out = tmp_path / "html"
     result = subprocess.run(
@@ -37,15 +88,127 @@ def test_docs_build_with_warnings_as_errors(tmp_path):
             "-q",
             "-b",
             "html",
-            str(ROOT / "docs"),
+            str(DOCS),
             str(out),
         ],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    reference = (ROOT / "docs" / "reference" / "generated" / "EmbedProxy.md").read_text()
-    for name in EmbedProxy.class_own_traits(config=True):
-        assert f"c.EmbedProxy.{name}`" in reference
-    assert (out / "reference" / "generated" / "EmbedProxy.html").exists()
+    reference = (DOCS / "reference" / "generated" / "EmbedProxy.md").read_text()
+    for name in EmbedProxy.class_traits(config=True):
+        assert f"`c.EmbedProxy.{name}`" in reference, (
+            f"EmbedProxy.{name} missing from the reference"
+        )
+    html = (out / "reference" / "generated" / "EmbedProxy.html").read_text()
+    for name in EmbedProxy.class_traits(config=True):
+        assert f"c.EmbedProxy.{name}" in html
+    index = (out / "reference" / "config.html").read_text()
+    assert "generated/EmbedProxy.html" in index
+
+
+# ---- the examples of embedding.md, run for real -------------------------------------------
+
+
+def _blocks(doc):
+    """The fenced code blocks of a MyST page, as (language, text), in order."""
+    return re.findall(r"^```(\w*)\n(.*?)^```$", doc, flags=re.M | re.S)
+
+
+def _commands(block):
+    """Shell lines of a bash block, continuation lines joined."""
+    return [shlex.split(c) for c in block.replace("\\\n", " ").splitlines() if c.strip()]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def _proxy(argv):
+    """Run a documented ``jupyter-embedproxy`` command line on a free port; yields the port."""
+    port = _free_port()
+    argv = list(argv)
+    argv[argv.index("--port") + 1] = str(port)
+    argv[0] = str(Path(sys.executable).parent / argv[0])
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode()
+            try:
+                if _request(port, "GET", argv[argv.index("--base-url") + 1])[0] != 503:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the proxy did not get ready"
+            time.sleep(0.1)
+        yield port
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+        proc.stdout.close()
+
+
+def _request(port, method, path, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, headers=headers or {})
+        response = conn.getresponse()
+        response.read()
+        lines = [f"HTTP/1.1 {response.status} {response.reason}"]
+        lines += [f"{name}: {value}" for name, value in response.getheaders()]
+        return response.status, lines
+    finally:
+        conn.close()
+
+
+def _curl(port, argv):
+    """The request a documented ``curl`` line makes, against ``port``."""
+    url = next(a for a in argv if a.startswith("http://"))
+    path = url.split("8888", 1)[1]
+    method = "HEAD" if "-I" in argv else "GET"
+    headers = {}
+    for i, arg in enumerate(argv):
+        if arg == "-X":
+            method = argv[i + 1]
+        if arg == "-H":
+            name, value = argv[i + 1].split(":", 1)
+            headers[name] = value.strip()
+    return _request(port, method, path, headers)[1]
+
+
+def test_embedding_examples_give_the_documented_headers():
+    doc = (DOCS / "embedding.md").read_text()
+    blocks = _blocks(doc)
+    run, get_out, preflight, preflight_out, app_sends, browser_gets = (b for _, b in blocks[:6])
+    start, curl_head = _commands(run)
+    assert start[0] == "jupyter-embedproxy" and curl_head[0] == "curl"
+    with _proxy(start) as port:
+        got = _curl(port, curl_head)
+        for line in get_out.splitlines():
+            assert line in got, f"{line!r} not in {got}"
+        assert not [h for h in got if h.lower().startswith("x-frame-options")]
+        got = _curl(port, _commands(preflight)[0])
+        for line in preflight_out.splitlines():
+            assert line in got, f"{line!r} not in {got}"
+
+    # the same policy in front of an app that sends Jupyter-like headers (tests/testapp.py /headers)
+    testapp = ROOT / "tests" / "testapp.py"
+    source = testapp.read_text()
+    for line in app_sends.splitlines():
+        name, value = line.split(": ", 1)
+        assert name in source and value in source, f"tests/testapp.py does not send {line!r}"
+    argv = start[: start.index("--")] + ["--cookie-partitioned", "--"]
+    argv += ["python", str(testapp), "--port", "{port}"]
+    with _proxy(argv) as port:
+        got = _request(port, "GET", "/user/alice/headers")[1]
+        for line in browser_gets.splitlines():
+            assert line in got, f"{line!r} not in {got}"
+        assert not [h for h in got if h.lower().startswith(("x-frame-options", "access-control"))]
