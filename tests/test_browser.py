@@ -1,90 +1,36 @@
 """What a browser does with an embedded server: cross-site iframe, token login, framing policy.
 
-Headless Chromium from Debian (``/usr/bin/chromium``), driven by Playwright;
-no browser is downloaded.  The host page is served from http://localhost:<port>
-(origin A), the Hub from http://127.0.0.1:<port> (origin B): different sites.
+Helpers in browser.py: Debian's Chromium under Playwright (no browser is
+downloaded); host pages on http://localhost:<port> (origin A), the Hub on
+http://127.0.0.1:<port> (origin B): different sites.
 """
 
 import json
-import shutil
 import sys
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from aiohttp import web
+from browser import (
+    ARTIFACTS,
+    NOTEBOOK,
+    TESTAPP,
+    embed_config,
+    launch_browser,
+    serve_bridge_host,
+    serve_host_page,
+    start_for_frame,
+)
 from hub import free_port
 
 from jhembed.client import HubClient
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TESTAPP = str(Path(__file__).resolve().parent / "testapp.py")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-
 
 @pytest.fixture
 async def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(
-            "Debian's chromium is not installed (make test installs it: apt-get install chromium)"
-        )
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    async with launch_browser() as b:
         yield b
-        await b.close()
-
-
-def embed_config(host_origin, apps, extra=""):
-    """A Hub whose EmbedSpawner apps may be framed by ``host_origin``, with token login."""
-    return f"""
-c.JupyterHub.spawner_class = "embed-simple"
-c.EmbedSpawner.apps = {apps!r}
-c.EmbedSpawner.frame_ancestors = ["'self'", {host_origin!r}]
-c.EmbedSpawner.allow_token_login = True
-c.EmbedSpawner.proxy_args = ["--cookie-partitioned"]
-{extra}"""
-
-
-async def start_for_frame(client, user, app):
-    """Start ``app`` for ``user``; its URL and a token that opens only that server."""
-    await client.ensure_user(user)
-    url = await client.start_server(user, app=app, timeout=120)
-    token = await client.create_token(
-        user, scopes=[f"access:servers!server={user}/"], expires_in=600
-    )
-    return url, token
-
-
-async def serve_host_page(port):
-    """A host site: /frame?src=... shows ``src`` in an iframe."""
-
-    async def frame(request):
-        src = request.query["src"]
-        return web.Response(
-            text=f'<!DOCTYPE html><title>host</title><h1>host site</h1><iframe id="app" src="{src}" width="800" height="400"></iframe>',
-            content_type="text/html",
-        )
-
-    app = web.Application()
-    app.add_routes([web.get("/frame", frame)])
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "localhost", port).start()
-    return runner
 
 
 async def test_cross_site_iframe_with_token_login(hub_factory, browser):
@@ -144,49 +90,6 @@ async def test_cross_site_iframe_with_token_login(hub_factory, browser):
     finally:
         for r in runners:
             await r.cleanup()
-
-
-async def serve_bridge_host(port, src):
-    """A host page that mounts ``src`` with jhembed-host.js and records the bridge's events."""
-    from jhembed.proxy.bridge import static_path
-
-    page = f"""<!DOCTYPE html><title>host</title><div id="slot"></div>
-<script type="module">
-import {{ mount }} from "/static/jhembed-host.js";
-window.events = [];
-window.app = mount(document.getElementById("slot"), {json.dumps(src)}, {{ timeout: 60000 }});
-for (const t of ["ready", "saved", "dirty", "error"]) {{
-  window.app.addEventListener(t, (e) => window.events.push(e.detail));
-}}
-</script>"""
-
-    async def index(request):
-        return web.Response(text=page, content_type="text/html")
-
-    app = web.Application()
-    app.add_routes([web.get("/", index), web.static("/static", static_path())])
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "localhost", port).start()
-    return runner
-
-
-NOTEBOOK = {
-    "cells": [
-        {
-            "cell_type": "code",
-            "source": "x = 1",
-            "metadata": {},
-            "outputs": [],
-            "execution_count": None,
-        }
-    ],
-    "metadata": {
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-    },
-    "nbformat": 4,
-    "nbformat_minor": 5,
-}
 
 
 async def test_notebook_save_through_the_bridge(hub_factory, browser):

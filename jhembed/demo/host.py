@@ -31,6 +31,7 @@ APPS = {
     "files": ("Files", "", None, "frame"),
 }
 TOKEN_LIFETIME = 600
+_SAFE_PATH = re.compile(r"^[\w][\w .@+/-]{0,250}\.ipynb$")
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -54,7 +55,11 @@ def _page(title, body, who=""):
 
 
 class HostSite:
-    def __init__(self, hub_url, token, db_path):
+    """The host site; ``apps`` (default ``APPS``) maps the Hub's app names to
+    ``(label, path in the server, file to keep versions of, "frame" or "tab")``."""
+
+    def __init__(self, hub_url, token, db_path, apps=None):
+        self.apps = dict(APPS if apps is None else apps)
         self.client = HubClient(hub_url, token)
         self.db = sqlite3.connect(db_path)
         self.db.execute(
@@ -107,7 +112,7 @@ class HostSite:
             )
         links = "".join(
             f'<a href="/open/{name}">{html.escape(label)}</a>'
-            for name, (label, *_) in APPS.items()
+            for name, (label, *_) in self.apps.items()
         )
         return _page(
             "Portal",
@@ -122,21 +127,21 @@ class HostSite:
             return _page("Log in", "<p>Names are lower-case letters, digits and '-'.</p>")
         response = web.HTTPFound("/")
         response.set_cookie(USER_COOKIE, name, httponly=True, samesite="Lax")
-        return response
+        raise response
 
     async def logout(self, request):
         response = web.HTTPFound("/")
         response.del_cookie(USER_COOKIE)
-        return response
+        raise response
 
     async def open_app(self, request):
         user = self.user(request)
         if user is None:
             raise web.HTTPFound("/")
         app = request.match_info["app"]
-        if app not in APPS:
+        if app not in self.apps:
             raise web.HTTPNotFound(text="no such app")
-        label, path, keep, shown = APPS[app]
+        label, path, keep, shown = self.apps[app]
         try:
             await self.client.ensure_user(user, groups=["portal"])
             server_url = await self.client.start_server(user, app, app=app, timeout=120)
@@ -173,9 +178,11 @@ class HostSite:
                 "const status = document.getElementById('status');"
                 "app.addEventListener('dirty', (e) => { status.textContent = e.detail.dirty ? 'unsaved changes' : ''; });"
                 "document.getElementById('save').onclick = async () => {"
-                "  try { await app.save(); } catch (e) { status.textContent = 'error: ' + e.message; return; }"
-                f"  const r = await fetch('/save/{app}', {{method: 'POST'}}); const j = await r.json();"
-                "  status.textContent = r.ok ? ('saved version ' + j.id + ' (' + j.size + ' bytes)') : ('error: ' + j.error);"
+                "  let saved;"
+                "  try { saved = await app.save(); } catch (e) { status.textContent = 'error: ' + e.message; return; }"
+                f"  const r = await fetch('/save/{app}', {{method: 'POST', headers: {{'Content-Type': 'application/json'}}, body: JSON.stringify({{path: saved.path}})}});"
+                "  const j = await r.json();"
+                "  status.textContent = r.ok ? ('saved ' + saved.path + ' as version ' + j.id + ' (' + j.size + ' bytes)') : ('error: ' + j.error);"
                 '};</script><div id="slot"></div>'
             )
             body = f"<h1>{html.escape(label)}</h1>{save}"
@@ -190,9 +197,18 @@ class HostSite:
     async def save(self, request):
         user = self.user(request)
         app = request.match_info["app"]
-        if user is None or app not in APPS or not APPS[app][2]:
+        if user is None or app not in self.apps or not self.apps[app][2]:
             return web.json_response({"error": "not allowed"}, status=403)
-        path = APPS[app][2]
+        path = self.apps[app][2]
+        if request.can_read_body:
+            # the path the app said it saved (the user may have opened another notebook)
+            try:
+                body = await request.json()
+            except ValueError:
+                body = None
+            said = body.get("path") if isinstance(body, dict) else None
+            if isinstance(said, str) and _SAFE_PATH.match(said) and ".." not in said.split("/"):
+                path = said
         try:
             server = await self.client.server_model(user, app)
             if not server or not server.get("ready"):
