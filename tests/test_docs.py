@@ -108,6 +108,47 @@ def test_docs_build_with_warnings_as_errors(tmp_path):
     assert "generated/EmbedProxy.html" in index
 
 
+def _table(doc, heading_cell):
+    """Rows (lists of cells) of the markdown table whose header row starts with ``heading_cell``."""
+    lines = doc.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {heading_cell} |"))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def _flags(cell):
+    return re.findall(r"`(--[\w-]+)", cell)
+
+
+def test_proxy_page_flag_tables_match_the_programs():
+    from jupyter_server_proxy.standalone.app import StandaloneProxyServer
+
+    ours = set(EmbedProxy.aliases) | set(EmbedProxy.flags)
+    sp = StandaloneProxyServer()
+    standalone = set(sp.aliases) | set(sp.flags)
+    doc = (DOCS / "proxy.md").read_text()
+    accepted = _table(doc, "`jupyter standaloneproxy`")
+    assert len(accepted) > 10
+    for theirs, _native, here, _difference in accepted:
+        for flag in _flags(theirs):
+            assert flag[2:] in standalone, f"standaloneproxy has no {flag}"
+        for flag in _flags(here):
+            assert flag[2:] in ours, f"jupyter-embedproxy has no {flag}"
+    refused = _table(doc, "flag")
+    assert len(refused) > 5
+    for flags, program, instead in refused:
+        for flag in _flags(flags):
+            assert flag[2:] not in ours, f"{flag} is accepted, yet the docs say it is not"
+            if "standaloneproxy" in program:
+                assert flag[2:] in standalone, f"standaloneproxy has no {flag}"
+        for flag in _flags(instead):
+            assert flag[2:] in ours, f"jupyter-embedproxy has no {flag}"
+
+
 # ---- the examples of embedding.md, run for real -------------------------------------------
 
 
