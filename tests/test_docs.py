@@ -149,6 +149,25 @@ def test_proxy_page_flag_tables_match_the_programs():
             assert flag[2:] in ours, f"jupyter-embedproxy has no {flag}"
 
 
+def test_every_option_named_in_the_docs_exists():
+    from jupyterhub.app import JupyterHub
+    from jupyterhub.spawner import Spawner
+
+    from jhembed.spawner import EmbedSpawner
+
+    classes = {c.__name__: c for c in (EmbedProxy, EmbedSpawner, JupyterHub, Spawner)}
+    for page in sorted(DOCS.rglob("*.md")):
+        if "_build" in page.parts or "generated" in page.parts:
+            continue
+        for cls, name in re.findall(r"\bc\.(\w+)\.(\w+)", page.read_text()):
+            if (cls, name) == ("Class", "option"):  # the generic spelling in reference/config.md
+                continue
+            assert cls in classes, f"{page.name}: c.{cls}.{name}: unknown class"
+            assert name in classes[cls].class_traits(config=True), (
+                f"{page.name}: c.{cls}.{name} is not an option"
+            )
+
+
 # ---- the examples of embedding.md, run for real -------------------------------------------
 
 
