@@ -1,0 +1,314 @@
+"""deploy/nginx/jupyterhub.conf run for real (TLS, loopback, random ports) in front of
+a Hub with jhembed servers, and the jhembed-auth service answering auth_request."""
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import psutil
+import pytest
+import webservers as web
+from testapp import PATTERN, expected_sha
+
+HERE = Path(__file__).resolve().parent
+TESTAPP = str(HERE / "testapp.py")
+BIG = 300 * 1000 * 1000
+HOST = "https://host.example"
+IDLE = 60  # seconds a websocket stays idle before it is used again (issue 7)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(bool(web.missing(web.NGINX)), reason=web.missing(web.NGINX)),
+]
+
+AUTH_CONFIG = """\
+c.AuthRequest.rules = {
+    "/reports/": ["custom:reports:read"],   # members of the group "readers"
+    "/reports/public/": [],                 # any Hub user
+}
+"""
+
+
+def hub_config(auth_port, auth_config_file, cache_max_age=1):
+    args = ["--frame-ancestors", HOST, "--forward-user", "--"]
+    args += [sys.executable, TESTAPP, "--port", "{port}"]
+    service = {
+        "name": "jhembed-auth",
+        "url": f"http://127.0.0.1:{auth_port}",
+        "command": [
+            sys.executable,
+            "-m",
+            "jhembed.auth_request",
+            f"--config={auth_config_file}",
+            f"--cache-max-age={cache_max_age}",
+            "--log-level=DEBUG",
+        ],
+        "oauth_no_confirm": True,
+        "oauth_client_allowed_scopes": [
+            "access:servers",
+            "read:users:groups!user",
+            "custom:reports:read",
+        ],
+    }
+    return f"""
+c.Spawner.cmd = ["jupyter-embedproxy"]
+c.Spawner.args = {args!r}
+c.JupyterHub.services.append({service!r})
+c.JupyterHub.custom_scopes = {{"custom:reports:read": {{"description": "Read the reports"}}}}
+c.JupyterHub.load_groups = {{"readers": {{"users": ["alice"]}}}}
+# every user may log in to jhembed-auth (the Hub's OAuth asks for this scope)
+c.JupyterHub.load_roles.append(
+    {{"name": "user", "scopes": ["self", "access:services!service=jhembed-auth"]}}
+)
+c.JupyterHub.load_roles.append(
+    {{"name": "report-readers", "scopes": ["custom:reports:read"], "groups": ["readers"]}}
+)
+"""
+
+
+@contextlib.asynccontextmanager
+async def reports_app(prefix="/reports/"):
+    """Another app of the site, guarded by auth_request (testapp, whose /echo shows headers)."""
+    port = web.free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, TESTAPP, "--port", str(port), "--prefix", prefix
+    )
+    try:
+        for _ in range(100):
+            if web._listening(port):
+                break
+            await asyncio.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.kill()
+        await proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def deployment(hub_factory, tmp_path, prefix):
+    """Hub (base URL ``prefix``) + jhembed-auth + reports app + nginx with TLS."""
+    certs = web.make_certs(tmp_path / "certs")
+    auth_port = web.free_port()
+    auth_config = tmp_path / "jhembed_auth_config.py"
+    auth_config.write_text(AUTH_CONFIG)
+    hub = await hub_factory(hub_config(auth_port, auth_config), base_url=prefix)
+    for name in ("alice", "bob"):
+        await hub.create_user(name)
+    async with reports_app() as reports:
+        server = web.nginx(
+            {
+                "PREFIX": prefix,
+                "HUB_UPSTREAM": f"127.0.0.1:{hub.port}",
+                "AUTH_UPSTREAM": f"127.0.0.1:{auth_port}",
+                "PROTECTED_PREFIX": "/reports/",
+                "PROTECTED_UPSTREAM": reports,
+            },
+            certs,
+        )
+        async with web.running(server):
+            server.hub = hub
+            server.certs = certs
+            server.auth_port = auth_port
+            server.base = server.url + prefix
+            yield server
+
+
+async def spawn_through(web_server, name):
+    """Start ``name``'s server with the REST API through nginx; returns its public URL."""
+    hub = web_server.hub
+    token = await hub.user_token(name)
+    async with web.browser(web_server.certs["ca"]) as s:
+        async with s.post(
+            f"{web_server.base}hub/api/users/{name}/server",
+            headers={"Authorization": f"token {token}"},
+            json={},
+        ) as r:
+            assert r.status in (201, 202), (r.status, await r.text())
+    await hub.wait_ready(name)
+    return f"{web_server.base}user/{name}/"
+
+
+def lower_headers(echo):
+    return {k.lower(): v for k, v in echo["headers"]}
+
+
+async def test_nginx_hub_at_root(hub_factory, tmp_path):
+    async with deployment(hub_factory, tmp_path, "/") as server:
+        hub = server.hub
+        url = await spawn_through(server, "alice")
+        async with web.browser(server.certs["ca"]) as alice:
+            # login through nginx; OAuth redirects keep https and the public host
+            await web.hub_login(alice, server.base, "alice")
+            status, final, text, hops = await web.follow(alice, url, server.url)
+            assert status == 200 and text == "testapp\n", (status, final, text[:300])
+            assert final.startswith(server.url + "/user/alice/"), final
+            assert any("oauth2/authorize" in h for h in hops), hops
+
+            # an idle websocket, used again after IDLE seconds (runs during the rest)
+            wss = url.replace("https://", "wss://") + "ws"
+            idle = asyncio.ensure_future(web.idle_websocket(alice, wss, IDLE))
+            started = time.monotonic()
+
+            # the app sees the external scheme and host
+            async with alice.get(url + "echo") as r:
+                echo = lower_headers(await r.json())
+            assert echo["x-forwarded-user"] == "alice"
+            assert echo["x-forwarded-proto"].split(",")[0] == "https", echo
+            assert echo["host"] == f"127.0.0.1:{server.ports['https']}", echo
+            assert "service-jhembed-auth" not in echo.get("cookie", "")
+
+            # framing headers: exactly what jhembed sends, nothing added or doubled
+            async with alice.get(url + "headers") as r:
+                proxied = web.framing_headers(r.headers)
+            token = await hub.user_token("alice")
+            direct_url = f"http://127.0.0.1:{hub.port}/user/alice/headers"
+            async with (
+                aiohttp.ClientSession() as direct,
+                direct.get(direct_url, headers={"Authorization": f"token {token}"}) as r,
+            ):
+                assert r.status == 200
+                assert web.framing_headers(r.headers) == proxied
+            assert proxied["x-frame-options"] == [], proxied
+            [csp] = proxied["content-security-policy"]
+            assert f"frame-ancestors {HOST}" in csp, csp
+
+            # 300 MB down and up, streamed, sha256 equal
+            sha, down_rate = await web.download(alice, url, BIG)
+            assert sha == expected_sha(BIG)
+            reply, up_rate = await web.upload(alice, url, BIG, PATTERN)
+            assert reply == {"length": BIG, "sha256": expected_sha(BIG)}
+            print(f"nginx: download {down_rate:.0f} MB/s, upload {up_rate:.0f} MB/s")
+
+            # plain HTTP is sent to https
+            async with (
+                aiohttp.ClientSession() as plain,
+                plain.get(server.http_url + "/hub/", allow_redirects=False) as r,
+            ):
+                assert r.status == 301
+                assert r.headers["Location"] == server.url + "/hub/"
+
+            # auth_request: Hub login guards /reports/
+            await check_auth_request(server, alice)
+
+            assert await idle == "still there"
+            assert time.monotonic() - started >= IDLE
+
+            # Hub down: refused (nginx answers 500), never let through
+            await hub_down(server, alice)
+
+
+async def check_auth_request(server, alice):
+    base, origin = server.base, server.url
+    ca = server.certs["ca"]
+    # not logged in with the service yet: sent to the Hub's OAuth, then back
+    status, final, text, hops = await web.follow(alice, f"{origin}/reports/echo?a=1&b=2", origin)
+    assert status == 200, (status, final, text[:300], hops)
+    assert hops[0].startswith(f"{base}services/jhembed-auth/login?next=/reports/echo"), hops
+    assert final == f"{origin}/reports/echo?a=1&b=2", final
+    echo = lower_headers(json.loads(text))
+    assert echo["x-forwarded-user"] == "alice"
+    assert echo["x-forwarded-groups"] == "readers"
+    assert "service-jhembed-auth" not in echo.get("cookie", "")
+    # a spoofed identity header is replaced
+    async with alice.get(f"{origin}/reports/echo", headers={"X-Forwarded-User": "eve"}) as r:
+        assert lower_headers(await r.json())["x-forwarded-user"] == "alice"
+
+    # bob: logged in, not a reader: 403 on /reports/, 200 on /reports/public/
+    async with web.browser(ca) as bob:
+        await web.hub_login(bob, base, "bob")
+        status, final, text, hops = await web.follow(bob, f"{origin}/reports/echo", origin)
+        assert status == 403, (status, final, hops)
+        status, final, text, hops = await web.follow(bob, f"{origin}/reports/public/echo", origin)
+        assert status == 404 or status == 200, (status, final)  # testapp has no such page
+        async with bob.get(f"{origin}/reports/public/echo", allow_redirects=False) as r:
+            assert r.status != 403
+
+    # anonymous: 401 -> redirect to login; API clients with a token header
+    async with web.browser(ca) as anon:
+        async with anon.get(f"{origin}/reports/echo", allow_redirects=False) as r:
+            assert r.status == 302
+        token = await server.hub.user_token("alice", scopes=["custom:reports:read"])
+        async with anon.get(
+            f"{origin}/reports/echo", headers={"Authorization": f"token {token}"}
+        ) as r:
+            assert r.status == 200
+            echo = lower_headers(await r.json())
+            assert echo["x-forwarded-user"] == "alice"
+            assert "authorization" not in echo  # the token stays at nginx
+        async with anon.get(
+            f"{origin}/reports/echo", headers={"Authorization": "token not-a-token"}
+        ) as r:
+            assert r.history and r.history[0].status == 302  # 401 -> login
+
+    # tokens never reach the service's log
+    log = server.hub.log_text()
+    assert token not in log
+
+
+async def hub_down(server, alice):
+    hub = server.hub
+    # keep the Hub's children (proxy, jhembed-auth, servers) for hub.stop() to clean up
+    hub._descendants.update(psutil.Process(hub.proc.pid).children(recursive=True))
+    os.kill(hub.proc.pid, signal.SIGKILL)
+    hub.proc.wait()
+    await asyncio.sleep(2)  # > jhembed-auth's cache_max_age (1 s)
+    async with alice.get(f"{server.url}/reports/echo", allow_redirects=False) as r:
+        assert r.status == 500, r.status
+    await asyncio.sleep(0.5)
+    assert "Cannot ask the Hub" in server.hub.log_text()
+
+
+async def test_nginx_hub_under_subpath(hub_factory, tmp_path):
+    async with deployment(hub_factory, tmp_path, "/jupyter/") as server:
+        hub = server.hub
+        url = await spawn_through(server, "alice")
+        assert url.startswith(server.url + "/jupyter/user/alice/")
+        async with web.browser(server.certs["ca"]) as alice:
+            await web.hub_login(alice, server.base, "alice")
+            status, final, text, hops = await web.follow(alice, url, server.url)
+            assert status == 200 and text == "testapp\n", (status, final, hops)
+            wss = url.replace("https://", "wss://") + "ws"
+            assert await web.idle_websocket(alice, wss, 2) == "still there"
+            # the login for guarded paths lives under the sub-path too
+            status, final, text, hops = await web.follow(
+                alice, f"{server.url}/reports/echo", server.url
+            )
+            assert status == 200, (status, final, hops)
+            assert hops[0].startswith(f"{server.url}/jupyter/services/jhembed-auth/login"), hops
+
+        # the service's server rules, asked directly as nginx does
+        check = f"http://127.0.0.1:{server.auth_port}/jupyter/services/jhembed-auth/check"
+        alice_token = await hub.user_token("alice")
+        bob_token = await hub.user_token("bob")
+        admin_token = await hub.user_token("admin")
+        cases = [
+            (alice_token, "/jupyter/user/alice/", 200),
+            (alice_token, "/jupyter/user/alice/lab/tree?x=1", 200),
+            (bob_token, "/jupyter/user/alice/", 403),
+            (bob_token, "/jupyter/user/bob/x", 200),
+            (admin_token, "/jupyter/user/alice/", 200),
+            (alice_token, "/jupyter/user/bob/", 403),
+            (alice_token, "/reports/public/../../jupyter/user/bob/", 403),
+            (alice_token, "/reports/%2e%2e/x", 403),
+            (alice_token, "/elsewhere/", 403),
+            ("", "/reports/", 401),
+            ("nope", "/reports/", 401),
+        ]
+        async with aiohttp.ClientSession() as s:
+            for token, uri, expected in cases:
+                headers = {"X-Original-URI": uri}
+                if token:
+                    headers["Authorization"] = f"token {token}"
+                async with s.get(check, headers=headers) as r:
+                    assert r.status == expected, (uri, r.status, expected)
+            async with s.get(check, headers={"Authorization": f"token {alice_token}"}) as r:
+                assert r.status == 500  # nginx not configured to send the URI: refuse
+        log = hub.log_text()
+        for token in (alice_token, bob_token, admin_token):
+            assert token not in log
