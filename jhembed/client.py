@@ -185,7 +185,15 @@ class HubClient:
         user_options = dict(options or {})
         if app is not None:
             user_options["app"] = app
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         existing = await self.server_model(user, server_name)
+        while existing and existing.get("pending") == "stop":
+            # a server on its way down: let it stop, then start it again
+            if loop.time() > deadline:
+                raise SpawnTimeout(504, f"server still stopping after {timeout:g}s")
+            await asyncio.sleep(0.5)
+            existing = await self.server_model(user, server_name)
         if existing and existing.get("ready"):
             return self._public_url(existing["url"])
         if not existing or not existing.get("pending"):
@@ -196,17 +204,22 @@ class HubClient:
             try:
                 status, _ = await self.api("POST", _server_path(user, server_name), body=body)
             except HubAPIError as e:
-                if e.status < 500:
+                if e.status == 400 and "is already running" in e.message:
+                    status = 201  # started by someone else meanwhile
+                elif e.status == 400 and "is pending spawn" in e.message:
+                    status = 202
+                elif e.status < 500:
                     raise
-                # a server that dies while the Hub waits for it (JupyterHub 6.1
-                # answers 500 without the reason; its log has it)
-                raise SpawnFailed(
-                    e.status, f"the Hub could not start the server: {e.message}", url=e.url
-                ) from None
+                else:
+                    # the server died while the Hub waited for it (JupyterHub 6.1
+                    # answers 500 without the reason unless the spawner gives one)
+                    raise SpawnFailed(
+                        e.status, f"the Hub could not start the server: {e.message}", url=e.url
+                    ) from None
             if status == 201:
                 model = await self.server_model(user, server_name)
                 return self._public_url(model["url"])
-        return await self._follow_progress(user, server_name, timeout)
+        return await self._follow_progress(user, server_name, max(deadline - loop.time(), 1))
 
     async def _follow_progress(self, user, server_name, timeout):
         url = self.api_url + _server_path(user, server_name) + "/progress"

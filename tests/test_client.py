@@ -1,5 +1,6 @@
 """The host-site SDK against a real JupyterHub with EmbedSpawner."""
 
+import asyncio
 import sys
 from pathlib import Path
 
@@ -50,7 +51,16 @@ async def test_users_tokens_servers(hub_factory):
         # an app that exits at once: the spawn fails with the Hub's reason
         with pytest.raises(SpawnFailed) as e:
             await client.start_server("dana", "three", app="broken", timeout=60)
-        assert e.value.message
+        assert e.value.message and e.value.status >= 500
+        # two host requests at once start one server: both get its URL
+        urls = await asyncio.gather(
+            client.start_server("dana", "four", app="echo"),
+            client.start_server("dana", "four", app="echo"),
+        )
+        assert urls[0] == urls[1] and urls[0].endswith("/user/dana/four/")
+        # a start right after a stop waits for the stop, then starts it again
+        await client.stop_server("dana", "four")
+        assert await client.start_server("dana", "four", app="echo") == urls[0]
 
         await client.stop_server("dana", "one")
         model = await client.server_model("dana", "one")
