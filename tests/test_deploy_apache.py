@@ -1,0 +1,164 @@
+"""deploy/apache/jupyterhub.conf (and jupyterhub-site-login.conf) run for real (TLS,
+loopback, random ports) in front of a Hub with jhembed servers."""
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+import webservers as web
+from testapp import PATTERN, expected_sha
+
+HERE = Path(__file__).resolve().parent
+TESTAPP = str(HERE / "testapp.py")
+BIG = 300 * 1000 * 1000
+HOST = "https://host.example"
+IDLE = 60  # seconds a websocket stays idle before it is used again (issue 7)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(bool(web.missing(web.APACHE)), reason=web.missing(web.APACHE)),
+]
+
+
+def hub_config():
+    args = ["--frame-ancestors", HOST, "--forward-user", "--"]
+    args += [sys.executable, TESTAPP, "--port", "{port}"]
+    return f'c.Spawner.cmd = ["jupyter-embedproxy"]\nc.Spawner.args = {args!r}\n'
+
+
+def lower_headers(echo):
+    return {k.lower(): v for k, v in echo["headers"]}
+
+
+async def start(hub_factory, tmp_path, prefix, site_login=None):
+    certs = web.make_certs(tmp_path / "certs")
+    hub = await hub_factory(hub_config(), base_url=prefix)
+    await hub.create_user("alice")
+    server = web.apache(
+        {"PREFIX": prefix, "HUB_UPSTREAM": f"127.0.0.1:{hub.port}"}, certs, site_login=site_login
+    )
+    server.hub = hub
+    server.certs = certs
+    server.base = server.url + prefix
+    return server
+
+
+async def test_apache_hub_at_root(hub_factory, tmp_path):
+    server = await start(hub_factory, tmp_path, "/")
+    hub = server.hub
+    async with web.running(server):
+        # the REST API through Apache
+        token = await hub.user_token("alice")
+        async with web.browser(server.certs["ca"]) as api:
+            async with api.post(
+                f"{server.base}hub/api/users/alice/server",
+                headers={"Authorization": f"token {token}"},
+                json={},
+            ) as r:
+                assert r.status in (201, 202), (r.status, await r.text())
+        await hub.wait_ready("alice")
+        url = f"{server.base}user/alice/"
+
+        async with web.browser(server.certs["ca"]) as alice:
+            # login; OAuth redirects keep https and the public host
+            await web.hub_login(alice, server.base, "alice")
+            status, final, text, hops = await web.follow(alice, url, server.url)
+            assert status == 200 and text == "testapp\n", (status, final, text[:300])
+            assert any("oauth2/authorize" in h for h in hops), hops
+
+            wss = url.replace("https://", "wss://") + "ws"
+            idle = asyncio.ensure_future(web.idle_websocket(alice, wss, IDLE))
+            started = time.monotonic()
+
+            async with alice.get(url + "echo") as r:
+                echo = lower_headers(await r.json())
+            assert echo["x-forwarded-user"] == "alice"
+            assert echo["x-forwarded-proto"].split(",")[0] == "https", echo
+            assert echo["host"] == f"127.0.0.1:{server.ports['https']}", echo
+
+            # framing headers: exactly what jhembed sends, nothing added or doubled
+            async with alice.get(url + "headers") as r:
+                proxied = web.framing_headers(r.headers)
+            async with (
+                aiohttp.ClientSession() as direct,
+                direct.get(
+                    f"http://127.0.0.1:{hub.port}/user/alice/headers",
+                    headers={"Authorization": f"token {token}"},
+                ) as r,
+            ):
+                assert r.status == 200
+                assert web.framing_headers(r.headers) == proxied
+            assert proxied["x-frame-options"] == [], proxied
+            [csp] = proxied["content-security-policy"]
+            assert f"frame-ancestors {HOST}" in csp, csp
+
+            # encoded slashes reach the app as they are (Jupyter's contents API uses them)
+            async with alice.get(url + "echo/a%2Fb") as r:
+                assert r.status in (200, 404), r.status  # not Apache's 404 for %2F
+                assert "Apache" not in (await r.text())
+
+            # 300 MB down and up, streamed, sha256 equal
+            sha, down_rate = await web.download(alice, url, BIG)
+            assert sha == expected_sha(BIG)
+            reply, up_rate = await web.upload(alice, url, BIG, PATTERN)
+            assert reply == {"length": BIG, "sha256": expected_sha(BIG)}
+            print(f"apache: download {down_rate:.0f} MB/s, upload {up_rate:.0f} MB/s")
+
+            # plain HTTP is sent to https
+            async with (
+                aiohttp.ClientSession() as plain,
+                plain.get(server.http_url + "/hub/", allow_redirects=False) as r,
+            ):
+                assert r.status == 301
+                assert r.headers["Location"] == server.url + "/hub/"
+
+            assert await idle == "still there"
+            assert time.monotonic() - started >= IDLE
+
+
+async def test_apache_subpath_with_site_login(hub_factory, tmp_path):
+    users = {"staff": "s3cret"}
+    server = await start(hub_factory, tmp_path, "/jupyter/", site_login={"users": users})
+    hub = server.hub
+    async with web.running(server):
+        url = await hub.spawn("alice")  # REST API on the Hub's own address
+        url = server.url + url.split(str(hub.port), 1)[1]
+        assert url == f"{server.url}/jupyter/user/alice/"
+        ca = server.certs["ca"]
+
+        # layer 1: no site password, no Hub (not even its login page)
+        async with web.browser(ca) as anon:
+            async with anon.get(f"{server.base}hub/login") as r:
+                assert r.status == 401
+                assert r.headers["WWW-Authenticate"].startswith("Basic")
+            wrong = {"Authorization": aiohttp.encode_basic_auth("staff", "nope")}
+            async with anon.get(f"{server.base}hub/login", headers=wrong) as r:
+                assert r.status == 401
+            # an API token alone does not pass the site login either
+            token = await hub.user_token("alice")
+            async with anon.get(
+                f"{server.base}hub/api/user", headers={"Authorization": f"token {token}"}
+            ) as r:
+                assert r.status == 401
+
+        # layer 2: with the site password, the Hub login decides who you are
+        site = {"Authorization": aiohttp.encode_basic_auth("staff", "s3cret")}
+        async with web.browser(ca, headers=site) as alice:
+            status, final, text, hops = await web.follow(alice, url, server.url)
+            assert "/jupyter/hub/login" in final, (status, final)  # not logged in to the Hub
+            await web.hub_login(alice, server.base, "alice")
+            status, final, text, hops = await web.follow(alice, url, server.url)
+            assert status == 200 and text == "testapp\n", (status, final, hops)
+            async with alice.get(url + "echo") as r:
+                echo = lower_headers(json.loads(await r.text()))
+            # the site password stops at Apache
+            assert "authorization" not in echo, echo
+            assert echo["x-forwarded-user"] == "alice"
+            wss = url.replace("https://", "wss://") + "ws"
+            assert await web.idle_websocket(alice, wss, 2) == "still there"
+            sha, rate = await web.download(alice, url, 20 * 1000 * 1000)
+            assert sha == expected_sha(20 * 1000 * 1000)
