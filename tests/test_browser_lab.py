@@ -123,6 +123,16 @@ async def test_jupyterlab_saves_through_the_bridge_and_ignores_other_origins(hub
             assert any(e["type"] == "dirty" and e["dirty"] for e in events), events
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "embedded-jupyterlab.png"))
+
+            # the host page runs one of JupyterLab's own commands
+            await page.evaluate(
+                "window.app.run('apputils:change-theme', {theme: 'JupyterLab Dark'})"
+            )
+            await lab.wait_for_function("document.body.dataset.jpThemeLight === 'false'")
+            refused = await page.evaluate(
+                "window.app.run('no:such-command').then(() => 'ran', (e) => e.message)"
+            )
+            assert refused == "unknown command: no:such-command"
             await context.close()
     finally:
         for r in runners:

@@ -6,8 +6,11 @@
 // posts only to the validated parent origin.
 //
 // Messages are objects {jhembed: 1, type, id?, ...}:
-//   frame -> host  ready {app}, saved {id, path}, dirty {path, dirty}, error {id?, message}
-//   host -> frame  save {id}, ping {id}
+//   frame -> host  ready {app}, saved {id, path}, result {id, value}, dirty {path, dirty},
+//                  error {id?, message}
+//   host -> frame  save {id}, command {id, command, args}, ping {id}
+// ("command" runs one of the app's own commands, e.g. JupyterLab's
+// "notebook:run-all-cells"; only the allowed host origins can send it.)
 
 const VERSION = 1;
 const tag = document.querySelector("script[data-jhembed-origins]");
@@ -85,6 +88,12 @@ const adapters = {
     watch();
     return {
       name: app.name || "jupyter",
+      async run(command, args) {
+        if (!app.commands.hasCommand(command)) {
+          throw new Error(`unknown command: ${command}`);
+        }
+        return app.commands.execute(command, args);
+      },
       async save() {
         const widget = currentDocument(app);
         if (!widget) {
@@ -130,6 +139,15 @@ async function detect() {
   }
 }
 
+function plain(value) {
+  // what a command returns may be a widget: send only what survives JSON
+  try {
+    return value === undefined ? null : JSON.parse(JSON.stringify(value));
+  } catch (e) {
+    return null;
+  }
+}
+
 const adapterReady = detect();
 
 window.addEventListener("message", async (event) => {
@@ -144,6 +162,16 @@ window.addEventListener("message", async (event) => {
   const adapter = await adapterReady;
   if (data.type === "ping") {
     post({ type: "ready", id: data.id, app: adapter.name });
+  } else if (data.type === "command") {
+    try {
+      if (!adapter.run || typeof data.command !== "string") {
+        throw new Error(`${adapter.name} runs no commands`);
+      }
+      const value = await adapter.run(data.command, data.args || {});
+      post({ type: "result", id: data.id, value: plain(value) });
+    } catch (e) {
+      post({ type: "error", id: data.id, message: String((e && e.message) || e) });
+    }
   } else if (data.type === "save") {
     try {
       const path = await adapter.save();

@@ -4,6 +4,7 @@
 //   const app = mount(document.getElementById("slot"), iframeUrl);
 //   app.addEventListener("ready", (e) => console.log("ready", e.detail.app));
 //   const { path } = await app.save();   // resolved by the frame's "saved"
+//   await app.run("notebook:run-all-cells");   // one of the app's own commands
 //
 // Only messages from the mounted iframe's window and from the server's origin
 // are accepted; messages are posted only to that origin.
@@ -37,11 +38,13 @@ export class EmbeddedApp extends EventTarget {
       return;
     }
     const waiter = data.id && this.pending.get(data.id);
-    if (waiter && (data.type === "saved" || data.type === "error")) {
+    if (waiter && ["saved", "result", "error"].includes(data.type)) {
       this.pending.delete(data.id);
       clearTimeout(waiter.timer);
       if (data.type === "saved") {
         waiter.resolve({ path: data.path });
+      } else if (data.type === "result") {
+        waiter.resolve(data.value);
       } else {
         waiter.reject(new Error(data.message || "the app reported an error"));
       }
@@ -57,16 +60,25 @@ export class EmbeddedApp extends EventTarget {
     return id;
   }
 
-  /** Ask the app to save its current document; resolves with {path} once saved. */
-  save() {
+  request(type, extra = {}) {
     return new Promise((resolve, reject) => {
-      const id = this.send("save");
+      const id = this.send(type, extra);
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new Error(`no answer to save within ${this.timeout} ms`));
+        reject(new Error(`no answer to ${type} within ${this.timeout} ms`));
       }, this.timeout);
       this.pending.set(id, { resolve, reject, timer });
     });
+  }
+
+  /** Ask the app to save its current document; resolves with {path} once saved. */
+  save() {
+    return this.request("save");
+  }
+
+  /** Run one of the app's commands (JupyterLab, Notebook 7); resolves with its JSON result. */
+  run(command, args = {}) {
+    return this.request("command", { command, args });
   }
 
   /** Ask the frame to say "ready" again (e.g. after the host page loaded late). */
