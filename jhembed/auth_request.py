@@ -429,6 +429,7 @@ class AuthRequest(Application):
         super().initialize(argv)
         if self.config_file:
             self.load_config_file(self.config_file)
+            self.update_config(self.cli_config)  # the command line wins over the file
 
     def start(self):
         app = self.make_app()

@@ -27,49 +27,27 @@ pytestmark = [
     pytest.mark.skipif(bool(web.missing(web.NGINX)), reason=web.missing(web.NGINX)),
 ]
 
-AUTH_CONFIG = """\
-c.AuthRequest.rules = {
-    "/reports/": ["custom:reports:read"],   # members of the group "readers"
-    "/reports/public/": [],                 # any Hub user
-}
-"""
 
-
-def hub_config(auth_port, auth_config_file, cache_max_age=1):
+def hub_config(auth_port, auth_config_file):
+    """The Hub's test config plus deploy/nginx/jupyterhub_config.py (jhembed-auth)."""
     args = ["--frame-ancestors", HOST, "--forward-user", "--"]
     args += [sys.executable, TESTAPP, "--port", "{port}"]
-    service = {
-        "name": "jhembed-auth",
-        "url": f"http://127.0.0.1:{auth_port}",
-        "command": [
-            sys.executable,
-            "-m",
-            "jhembed.auth_request",
-            f"--config={auth_config_file}",
-            f"--cache-max-age={cache_max_age}",
-            "--log-level=DEBUG",
-        ],
-        "oauth_no_confirm": True,
-        "oauth_client_allowed_scopes": [
-            "access:servers",
-            "read:users:groups!user",
-            "custom:reports:read",
-        ],
-    }
+    shipped = (web.DEPLOY / "nginx" / "jupyterhub_config.py").read_text()
+    shipped = shipped.replace("127.0.0.1:10101", f"127.0.0.1:{auth_port}")
+    shipped = shipped.replace("/etc/jupyterhub/jhembed_auth_config.py", str(auth_config_file))
+    assert str(auth_port) in shipped and str(auth_config_file) in shipped
     return f"""
 c.Spawner.cmd = ["jupyter-embedproxy"]
 c.Spawner.args = {args!r}
-c.JupyterHub.services.append({service!r})
-c.JupyterHub.custom_scopes = {{"custom:reports:read": {{"description": "Read the reports"}}}}
-c.JupyterHub.load_groups = {{"readers": {{"users": ["alice"]}}}}
-# every user may log in to jhembed-auth (the Hub's OAuth asks for this scope)
-c.JupyterHub.load_roles.append(
-    {{"name": "user", "scopes": ["self", "access:services!service=jhembed-auth"]}}
-)
-c.JupyterHub.load_roles.append(
-    {{"name": "report-readers", "scopes": ["custom:reports:read"], "groups": ["readers"]}}
-)
+{shipped}
 """
+
+
+def auth_config(path):
+    """deploy/nginx/jhembed_auth_config.py, with a 1 s cache (to see the Hub go down)."""
+    shipped = (web.DEPLOY / "nginx" / "jhembed_auth_config.py").read_text()
+    path.write_text(shipped + "c.AuthRequest.cache_max_age = 1\nc.Application.log_level = 10\n")
+    return path
 
 
 @contextlib.asynccontextmanager
@@ -95,9 +73,8 @@ async def deployment(hub_factory, tmp_path, prefix):
     """Hub (base URL ``prefix``) + jhembed-auth + reports app + nginx with TLS."""
     certs = web.make_certs(tmp_path / "certs")
     auth_port = web.free_port()
-    auth_config = tmp_path / "jhembed_auth_config.py"
-    auth_config.write_text(AUTH_CONFIG)
-    hub = await hub_factory(hub_config(auth_port, auth_config), base_url=prefix)
+    config_file = auth_config(tmp_path / "jhembed_auth_config.py")
+    hub = await hub_factory(hub_config(auth_port, config_file), base_url=prefix)
     for name in ("alice", "bob"):
         await hub.create_user(name)
     async with reports_app() as reports:
