@@ -115,11 +115,11 @@ const adapters = {
       },
     };
   },
-  async page() {
+  async page(reason) {
     return {
       name: "page",
       async save() {
-        throw new Error("this app cannot save");
+        throw new Error(reason || "this app cannot save");
       },
     };
   },
@@ -128,14 +128,23 @@ const adapters = {
 async function detect() {
   // Voila's templates mark the body with data-voila
   const isVoila = () => document.body && document.body.dataset.voila !== undefined;
+  // a Jupyter page (JupyterLab, Notebook 7, Voila) may take long to start on a busy machine
+  const jupyterPage = document.getElementById("jupyter-config-data") !== null;
   try {
-    const app = await waitFor(() => jupyterApp() || (isVoila() && "voila") || null, 15000);
+    const app = await waitFor(
+      () => jupyterApp() || (isVoila() && "voila") || null,
+      jupyterPage ? 120000 : 15000,
+    );
     if (app === "voila") {
       return adapters.voila();
     }
     return adapters.jupyter(app);
   } catch (e) {
-    return adapters.page();
+    return adapters.page(
+      jupyterPage
+        ? "the Jupyter app is not reachable from the page: start it with expose_app_in_browser (the jupyterlab and notebook presets do)"
+        : "this app cannot save",
+    );
   }
 }
 
