@@ -160,5 +160,9 @@ async def test_apache_subpath_with_site_login(hub_factory, tmp_path):
             assert echo["x-forwarded-user"] == "alice"
             wss = url.replace("https://", "wss://") + "ws"
             assert await web.idle_websocket(alice, wss, 2) == "still there"
-            sha, rate = await web.download(alice, url, 20 * 1000 * 1000)
-            assert sha == expected_sha(20 * 1000 * 1000)
+            size = 50 * 1000 * 1000
+            sha, rate = await web.download(alice, url, size)
+            assert sha == expected_sha(size)
+            # a chunked upload (no Content-Length) goes through too (proxy-sendchunked)
+            reply, rate = await web.upload(alice, url, size, PATTERN, chunked=True)
+            assert reply == {"length": size, "sha256": expected_sha(size)}

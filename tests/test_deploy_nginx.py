@@ -78,16 +78,15 @@ async def deployment(hub_factory, tmp_path, prefix):
     for name in ("alice", "bob"):
         await hub.create_user(name)
     async with reports_app() as reports:
-        server = web.nginx(
-            {
-                "PREFIX": prefix,
-                "HUB_UPSTREAM": f"127.0.0.1:{hub.port}",
-                "AUTH_UPSTREAM": f"127.0.0.1:{auth_port}",
-                "PROTECTED_PREFIX": "/reports/",
-                "PROTECTED_UPSTREAM": reports,
-            },
-            certs,
-        )
+        variables = {
+            "PREFIX": prefix,
+            "HUB_UPSTREAM": f"127.0.0.1:{hub.port}",
+            "AUTH_UPSTREAM": f"127.0.0.1:{auth_port}",
+            "PROTECTED_PREFIX": "/reports/",
+            "PROTECTED_UPSTREAM": reports,
+        }
+        server = web.nginx(variables, certs)
+        server.variables = variables
         async with web.running(server):
             server.hub = hub
             server.certs = certs
@@ -258,6 +257,23 @@ async def test_nginx_hub_under_subpath(hub_factory, tmp_path):
             )
             assert status == 200, (status, final, hops)
             assert hops[0].startswith(f"{server.url}/jupyter/services/jhembed-auth/login"), hops
+
+            # negative control: with nginx's default 60 s read timeout shortened to 3 s,
+            # an idle websocket is cut (nothing pings it): the 60 s test above has teeth
+            short = web.nginx(
+                {**server.variables},
+                server.certs,
+                edit=lambda text: text.replace("proxy_read_timeout 1h;", "proxy_read_timeout 3s;"),
+            )
+            async with web.running(short):
+                url = url.replace(server.url, short.url)
+                async with web.browser(server.certs["ca"]) as again:
+                    await web.hub_login(again, short.url + "/jupyter/", "alice")
+                    status, *_ = await web.follow(again, url, short.url)
+                    assert status == 200
+                    wss = url.replace("https://", "wss://") + "ws"
+                    got = await web.idle_websocket(again, wss, 5)
+                    assert got != "still there", got
 
         # the service's server rules, asked directly as nginx does
         check = f"http://127.0.0.1:{server.auth_port}/jupyter/services/jhembed-auth/check"

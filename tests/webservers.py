@@ -192,8 +192,11 @@ def _listening(port):
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def nginx(variables, certs):
-    """A WebServer for deploy/nginx/jupyterhub.conf (variables: PREFIX, HUB_UPSTREAM, ...)."""
+def nginx(variables, certs, edit=None):
+    """A WebServer for deploy/nginx/jupyterhub.conf (variables: PREFIX, HUB_UPSTREAM, ...).
+
+    ``edit``: a function applied to the rendered file (for negative controls).
+    """
     d = _workdir()
     ports = {"https": free_port(), "http": free_port()}
     values = {
@@ -205,7 +208,8 @@ def nginx(variables, certs):
         "SSL_KEY": certs["key"],
         **variables,
     }
-    (d / "jupyterhub.conf").write_text(render("nginx/jupyterhub.conf", values))
+    text = render("nginx/jupyterhub.conf", values)
+    (d / "jupyterhub.conf").write_text(edit(text) if edit else text)
     for sub in ("tmp", "logs"):
         (d / sub).mkdir()
         (d / sub).chmod(0o777)
@@ -400,8 +404,11 @@ async def download(session, url, size):
     return h.hexdigest(), size / elapsed / 1e6
 
 
-async def upload(session, url, size, pattern):
-    """Stream ``size`` bytes (with Content-Length) to testapp's /upload; returns (reply, MB/s)."""
+async def upload(session, url, size, pattern, chunked=False):
+    """Stream ``size`` bytes to testapp's /upload; returns (reply, MB/s).
+
+    With a Content-Length (as browsers send files), or ``chunked``.
+    """
 
     async def body():
         sent = 0
@@ -411,7 +418,9 @@ async def upload(session, url, size, pattern):
             sent += n
 
     start = time.monotonic()
-    headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
+    headers = {"Content-Type": "application/octet-stream"}
+    if not chunked:
+        headers["Content-Length"] = str(size)
     async with session.post(f"{url}upload", data=body(), headers=headers) as r:
         text = await r.text()
         assert r.status == 200, (r.status, text[:500])
@@ -420,16 +429,19 @@ async def upload(session, url, size, pattern):
 
 
 async def idle_websocket(session, url, idle):
-    """Open a websocket, leave it idle for ``idle`` seconds, then use it; returns the echo."""
+    """Open a websocket, leave it idle for ``idle`` seconds, then use it; returns the echo
+    (or the type of the message that came instead, e.g. ``WSMsgType.CLOSE``)."""
     async with session.ws_connect(url, autoping=True, heartbeat=None) as ws:
         await ws.send_str("hello")
         msg = await ws.receive(timeout=10)
         assert msg.type == aiohttp.WSMsgType.TEXT and msg.data == "hello", msg
         await asyncio.sleep(idle)
-        await ws.send_str("still there")
+        try:
+            await ws.send_str("still there")
+        except aiohttp.ClientConnectionResetError:
+            return "closed while idle"
         msg = await ws.receive(timeout=10)
-        assert msg.type == aiohttp.WSMsgType.TEXT, (msg, f"closed after {idle}s idle")
-        return msg.data
+        return msg.data if msg.type == aiohttp.WSMsgType.TEXT else msg.type
 
 
 def framing_headers(headers):
