@@ -45,7 +45,7 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuth
 from jupyterhub.utils import url_path_join
 from tornado import ioloop, web
 from tornado.httpserver import HTTPServer
-from traitlets import Bool, Dict, Float, Integer, List, Unicode, default, validate
+from traitlets import Bool, Dict, Integer, List, Unicode, default, validate
 from traitlets.config import Application, TraitError
 
 _TOKEN_HEADER = re.compile(r"^\s*(?:token|bearer)\s+(\S+)\s*$", re.IGNORECASE)
@@ -59,8 +59,10 @@ def _clean_path(raw_uri):
     rather than guessed: nginx matched its ``location`` on the normalised path,
     and we must decide on the same one.
     """
-    raw_path = urlsplit(raw_uri).path
-    if not raw_path.startswith("/") or re.search(r"%2f|%5c|\\", raw_path, re.IGNORECASE):
+    if not raw_uri.startswith("/") or raw_uri.startswith("//"):
+        return None
+    raw_path = raw_uri.split("?", 1)[0].split("#", 1)[0]
+    if re.search(r"%2f|%5c|\\", raw_path, re.IGNORECASE):
         return None
     path = unquote(raw_path)
     normal = posixpath.normpath(path)
@@ -248,14 +250,24 @@ class AuthRequest(Application):
                 raise TraitError(f"AuthRequest.rules: path prefix {prefix!r} must start with '/'")
         return proposal.value
 
-    cache_max_age = Float(
+    cache_max_age = Integer(
         10,
         help="""Seconds the Hub's answer for a token is kept (in memory) before asking again.
 
-        Revoked tokens and removed scopes take effect after at most this long.
-        Default: 10. Example: ``c.AuthRequest.cache_max_age = 30``
+        Revoked tokens and removed scopes take effect after at most this long;
+        0 asks the Hub on every request. Default: 10.
+        Example: ``c.AuthRequest.cache_max_age = 30``
         """,
     ).tag(config=True)
+
+    @validate("cache_max_age")
+    def _validate_cache_max_age(self, proposal):
+        if proposal.value < 0:
+            raise TraitError(f"AuthRequest.cache_max_age must be >= 0, not {proposal.value}")
+        return proposal.value
+
+    def _log_level_default(self):
+        return logging.INFO
 
     cookie_path = Unicode(
         "/",
@@ -342,7 +354,8 @@ class AuthRequest(Application):
             return 401, None
         try:
             user = await asyncio.wait_for(
-                self.hub_auth.user_for_token(token, sync=False), self.hub_timeout
+                self.hub_auth.user_for_token(token, use_cache=self.cache_max_age > 0, sync=False),
+                self.hub_timeout,
             )
         except web.HTTPError as e:
             self.log.warning("Cannot ask the Hub (%s): refusing %s %s", e.status_code, method, path)
@@ -390,7 +403,8 @@ class AuthRequest(Application):
     def make_app(self):
         self.hub_auth = HubOAuth(
             parent=self,
-            cache_max_age=max(int(self.cache_max_age), 1) if self.cache_max_age else 0,
+            # (HubAuth's 0 would mean "forever": with 0 we bypass the cache instead)
+            cache_max_age=self.cache_max_age or 1,
             cookie_options={"path": self.cookie_path},
         )
         prefix = self.prefix
