@@ -106,8 +106,36 @@ const adapters = {
     };
   },
   async voila() {
-    // ready once the notebook's widgets are on the page
-    await waitFor(() => document.querySelector(".jupyter-widgets, .widget-area, .jp-OutputArea"), 60000);
+    // ready once the page is complete, Voila has rendered every cell output
+    // (Voila 0.5 replaces each output's JSON script with a renderer) and every
+    // widget output shows its widget, boxes with their children. A widget
+    // output is a Lumino panel ("Loading widget..." until its view is attached);
+    // older Voila templates keep a widget-view script in the output instead.
+    const rendered = () => {
+      if (document.readyState !== "complete") {
+        return false;
+      }
+      if (document.querySelector('script[type="application/vnd.voila.cell-output+json"]')) {
+        return false;
+      }
+      const outputs = [
+        ...document.querySelectorAll(".jp-OutputArea-output.lm-Panel"),
+        ...[...document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')].map(
+          (tag) => tag.parentElement,
+        ),
+      ];
+      for (const node of outputs) {
+        if (!node || !node.querySelector(".jupyter-widgets") || node.querySelector(".widget-box:empty")) {
+          return false;
+        }
+      }
+      return true;
+    };
+    try {
+      await waitFor(rendered, 120000);
+    } catch (e) {
+      // a widget that never shows (e.g. its kernel died): the page is what there is
+    }
     return {
       name: "voila",
       async save() {
@@ -136,9 +164,9 @@ async function detect() {
       jupyterPage ? 120000 : 15000,
     );
     if (app === "voila") {
-      return adapters.voila();
+      return await adapters.voila();
     }
-    return adapters.jupyter(app);
+    return await adapters.jupyter(app);
   } catch (e) {
     return adapters.page(
       jupyterPage
