@@ -262,8 +262,9 @@ class HubClient:
 
     @staticmethod
     def embed_url(server_url, path="", token=None, **query):
-        """URL for an iframe: the server's ``path``, with a token for iframe login."""
-        url = server_url.rstrip("/") + "/" + path.lstrip("/")
+        """URL for an iframe: the server's ``path`` (quoted here, like the contents
+        methods' paths), with a token for iframe login and other ``query`` parameters."""
+        url = server_url.rstrip("/") + "/" + quote(path.lstrip("/"))
         params = dict(query)
         if token:
             params["token"] = token
