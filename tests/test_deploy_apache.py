@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import webservers as web
+import yarl
 from testapp import PATTERN, expected_sha
 
 HERE = Path(__file__).resolve().parent
@@ -34,12 +35,20 @@ def lower_headers(echo):
     return {k.lower(): v for k, v in echo["headers"]}
 
 
-async def start(hub_factory, tmp_path, prefix, site_login=None):
+def with_http2(text):
+    """The shipped file with HTTP/2 on, as its header note says."""
+    return text.replace("    SSLEngine on\n", "    SSLEngine on\n    Protocols h2 http/1.1\n", 1)
+
+
+async def start(hub_factory, tmp_path, prefix, site_login=None, edit=None):
     certs = web.make_certs(tmp_path / "certs")
     hub = await hub_factory(hub_config(), base_url=prefix)
     await hub.create_user("alice")
     server = web.apache(
-        {"PREFIX": prefix, "HUB_UPSTREAM": f"127.0.0.1:{hub.port}"}, certs, site_login=site_login
+        {"PREFIX": prefix, "HUB_UPSTREAM": f"127.0.0.1:{hub.port}"},
+        certs,
+        site_login=site_login,
+        edit=edit,
     )
     server.hub = hub
     server.certs = certs
@@ -122,7 +131,10 @@ async def test_apache_hub_at_root(hub_factory, tmp_path):
 
 async def test_apache_subpath_with_site_login(hub_factory, tmp_path):
     users = {"staff": "s3cret"}
-    server = await start(hub_factory, tmp_path, "/jupyter/", site_login={"users": users})
+    # this deployment runs with HTTP/2 on (the root one runs the file as shipped)
+    server = await start(
+        hub_factory, tmp_path, "/jupyter/", site_login={"users": users}, edit=with_http2
+    )
     hub = server.hub
     async with web.running(server):
         url = await hub.spawn("alice")  # REST API on the Hub's own address
@@ -162,6 +174,16 @@ async def test_apache_subpath_with_site_login(hub_factory, tmp_path):
             assert await web.idle_websocket(alice, wss, 2) == "still there"
             size = 50 * 1000 * 1000
             sha, rate = await web.download(alice, url, size)
+            assert sha == expected_sha(size)
+            # HTTP/2: the same download over h2, with the site password and the session
+            cookies = alice.cookie_jar.filter_cookies(yarl.URL(url))
+            cookie = "; ".join(f"{k}={v.value}" for k, v in cookies.items())
+            version, status, sha, got = await web.curl_http2(
+                f"{url}download?size={size}",
+                ca,
+                [f"Authorization: {site['Authorization']}", f"Cookie: {cookie}"],
+            )
+            assert (version, status, got) == ("2", 200, size)
             assert sha == expected_sha(size)
             # a chunked upload (no Content-Length) goes through too (proxy-sendchunked)
             reply, rate = await web.upload(alice, url, size, PATTERN, chunked=True)

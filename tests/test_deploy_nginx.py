@@ -5,7 +5,9 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -69,7 +71,7 @@ async def reports_app(prefix="/reports/"):
 
 
 @contextlib.asynccontextmanager
-async def deployment(hub_factory, tmp_path, prefix):
+async def deployment(hub_factory, tmp_path, prefix, edit=None):
     """Hub (base URL ``prefix``) + jhembed-auth + reports app + nginx with TLS."""
     certs = web.make_certs(tmp_path / "certs")
     auth_port = web.free_port()
@@ -85,7 +87,7 @@ async def deployment(hub_factory, tmp_path, prefix):
             "PROTECTED_PREFIX": "/reports/",
             "PROTECTED_UPSTREAM": reports,
         }
-        server = web.nginx(variables, certs)
+        server = web.nginx(variables, certs, edit=edit)
         server.variables = variables
         async with web.running(server):
             server.hub = hub
@@ -240,8 +242,25 @@ async def hub_down(server, alice):
     assert "Cannot ask the Hub" in server.hub.log_text()
 
 
+def with_http2(text):
+    """The shipped file with HTTP/2 on, as its header note says (nginx < 1.25.1 spelling)."""
+    if NGINX_VERSION >= (1, 25, 1):
+        return text.replace("    ssl_certificate ", "    http2 on;\n    ssl_certificate ", 1)
+    return re.sub(r"(listen \S+ ssl);", r"\1 http2;", text, count=1)
+
+
+def _nginx_version():
+    out = subprocess.run([web.NGINX, "-v"], capture_output=True, text=True).stderr
+    m = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", out)
+    return tuple(int(x) for x in m.groups()) if m else (0, 0, 0)
+
+
+NGINX_VERSION = _nginx_version() if not web.missing(web.NGINX) else (0, 0, 0)
+
+
 async def test_nginx_hub_under_subpath(hub_factory, tmp_path):
-    async with deployment(hub_factory, tmp_path, "/jupyter/") as server:
+    # this deployment runs with HTTP/2 on (the root one runs the file as shipped)
+    async with deployment(hub_factory, tmp_path, "/jupyter/", edit=with_http2) as server:
         hub = server.hub
         url = await spawn_through(server, "alice")
         assert url.startswith(server.url + "/jupyter/user/alice/")
@@ -258,6 +277,18 @@ async def test_nginx_hub_under_subpath(hub_factory, tmp_path):
             assert status == 200, (status, final, hops)
             assert hops[0].startswith(f"{server.url}/jupyter/services/jhembed-auth/login"), hops
 
+            # HTTP/2: pages and streamed downloads over h2 (aiohttp above spoke HTTP/1.1,
+            # websockets included)
+            token = await hub.user_token("alice")
+            size = 50 * 1000 * 1000
+            version, status, sha, got = await web.curl_http2(
+                f"{url}download?size={size}",
+                server.certs["ca"],
+                [f"Authorization: token {token}"],
+            )
+            assert (version, status, got) == ("2", 200, size)
+            assert sha == expected_sha(size)
+
             # negative control: with nginx's default 60 s read timeout shortened to 3 s,
             # an idle websocket is cut (nothing pings it): the 60 s test above has teeth
             short = web.nginx(
@@ -266,12 +297,12 @@ async def test_nginx_hub_under_subpath(hub_factory, tmp_path):
                 edit=lambda text: text.replace("proxy_read_timeout 1h;", "proxy_read_timeout 3s;"),
             )
             async with web.running(short):
-                url = url.replace(server.url, short.url)
+                short_url = url.replace(server.url, short.url)
                 async with web.browser(server.certs["ca"]) as again:
                     await web.hub_login(again, short.url + "/jupyter/", "alice")
-                    status, *_ = await web.follow(again, url, short.url)
+                    status, *_ = await web.follow(again, short_url, short.url)
                     assert status == 200
-                    wss = url.replace("https://", "wss://") + "ws"
+                    wss = short_url.replace("https://", "wss://") + "ws"
                     got = await web.idle_websocket(again, wss, 5)
                     assert got != "still there", got
 

@@ -239,13 +239,13 @@ http {{
 
 APACHE_MODULE_NAMES = [
     "mpm_event", "authz_core", "authn_core", "authn_file", "auth_basic", "authz_user",
-    "env", "socache_shmcb",
+    "env", "socache_shmcb", "http2",
     # the ones jupyterhub.conf needs (a2enmod proxy proxy_http proxy_wstunnel headers ssl rewrite)
     "proxy", "proxy_http", "proxy_wstunnel", "headers", "ssl", "rewrite",
 ]  # fmt: skip
 
 
-def apache(variables, certs, site_login=None):
+def apache(variables, certs, site_login=None, edit=None):
     """A WebServer for deploy/apache/jupyterhub.conf.
 
     ``site_login``: dict(users={name: password}) to include
@@ -284,7 +284,8 @@ def apache(variables, certs, site_login=None):
             )
         )
         values["SITE_LOGIN_CONF"] = str(d / "site-login.conf")
-    (d / "jupyterhub.conf").write_text(render("apache/jupyterhub.conf", values))
+    text = render("apache/jupyterhub.conf", values)
+    (d / "jupyterhub.conf").write_text(edit(text) if edit else text)
     for sub in ("run", "logs"):
         (d / sub).mkdir()
         (d / sub).chmod(0o777)
@@ -448,3 +449,42 @@ def framing_headers(headers):
     """The headers a reverse proxy must neither add nor duplicate."""
     names = ("content-security-policy", "x-frame-options", "access-control-allow-origin")
     return {n: sorted(headers.getall(n, [])) for n in names}
+
+
+async def curl_http2(url, ca, headers=()):
+    """GET ``url`` with curl over HTTP/2 (curl's nghttp2), hashing the body as it streams.
+
+    Returns (HTTP version, status, sha256 of the body, size).
+    """
+    argv = [
+        "curl",
+        "--http2",
+        "-sS",
+        "--cacert",
+        ca,
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_version} %{http_code}",
+    ]
+    for h in headers:
+        argv += ["-H", h]
+    proc = await asyncio.create_subprocess_exec(
+        *argv, url, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    h = hashlib.sha256()
+    tail = b""
+    size = 0
+    while chunk := await proc.stdout.read(1 << 20):
+        data = tail + chunk
+        # keep the last bytes back: they may be curl's "-w" trailer
+        h.update(data[:-64])
+        size += len(data[:-64])
+        tail = data[-64:]
+    await proc.wait()
+    assert proc.returncode == 0, (await proc.stderr.read()).decode()
+    body, _, trailer = tail.rpartition(b"\n")
+    h.update(body)
+    size += len(body)
+    version, status = trailer.decode().split()
+    return version, int(status), h.hexdigest(), size
