@@ -102,6 +102,19 @@ async def test_apache_hub_at_root(hub_factory, tmp_path):
                 assert r.status == 200
                 assert web.framing_headers(r.headers) == proxied
             assert proxied["x-frame-options"] == [], proxied
+            # the Hub's own pages too
+            async with alice.get(f"{server.base}hub/home") as r:
+                hub_proxied = web.framing_headers(r.headers)
+            async with (
+                aiohttp.ClientSession() as direct,
+                direct.get(
+                    f"http://127.0.0.1:{hub.port}/hub/home",
+                    headers={"Authorization": f"token {token}"},
+                ) as r,
+            ):
+                assert r.status == 200
+                assert web.framing_headers(r.headers) == hub_proxied
+            assert hub_proxied["content-security-policy"], hub_proxied
             [csp] = proxied["content-security-policy"]
             assert f"frame-ancestors {HOST}" in csp, csp
 
