@@ -63,10 +63,15 @@ def source(model):
     return "".join(text) if isinstance(text, list) else text
 
 
-async def test_jupyterlab_saves_through_the_bridge_and_ignores_other_origins(hub_factory, browser):
+async def test_jupyterlab_saves_through_the_bridge_and_ignores_other_origins(
+    hub_factory, browser, tmp_path
+):
     host_port, evil_port = free_port(), free_port()
     host_origin = f"http://localhost:{host_port}"
-    hub = await hub_factory(embed_config(host_origin, LAB))
+    # the user's JupyterLab settings (the theme changed below) stay in this test
+    (tmp_path / "home").mkdir()
+    home = f"c.SimpleLocalProcessSpawner.home_dir_template = {str(tmp_path / 'home')!r}\n"
+    hub = await hub_factory(embed_config(host_origin, LAB, home))
     runners = [await serve(evil_port, [web.get("/", html_page(EVIL))])]
     try:
         async with HubClient(hub.url, hub.token) as client:
@@ -179,8 +184,13 @@ async def test_demo_host_site_keeps_a_jupyterlab_version_in_sqlite(hub_factory, 
         await lab.evaluate(EDIT)
         await page.click("#save")
         status = page.locator("#status")
-        await status.get_by_text("saved dashboard.ipynb as version 1").wait_for(timeout=60000)
         ARTIFACTS.mkdir(exist_ok=True)
+        try:
+            await status.get_by_text("saved dashboard.ipynb as version 1").wait_for(timeout=150000)
+        except Exception:
+            await page.screenshot(path=str(ARTIFACTS / "demo-jupyterlab-failed.png"))
+            print("status:", await status.inner_text())
+            raise
         await page.screenshot(path=str(ARTIFACTS / "demo-jupyterlab-saved.png"))
         await context.close()
     finally:

@@ -174,7 +174,7 @@ class HostSite:
                 '<p><button id="save">Save a version</button> <span id="status"></span></p>'
                 '<script type="module">'
                 'import { mount } from "/static/jhembed-host.js";'
-                f"const app = mount(document.getElementById('slot'), {json.dumps(src)});"
+                f"const app = mount(document.getElementById('slot'), {json.dumps(src)}, {{timeout: 120000}});"
                 "const status = document.getElementById('status');"
                 "app.addEventListener('dirty', (e) => { status.textContent = e.detail.dirty ? 'unsaved changes' : ''; });"
                 "document.getElementById('save').onclick = async () => {"
