@@ -180,6 +180,10 @@ class WebServer:
                 os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
 
+    def access_log(self):
+        path = self.dir / "logs" / "jupyterhub.access.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
     def error_log(self):
         return "\n".join(
             Path(f).read_text(errors="replace") for f in self.log_files if Path(f).exists()
@@ -206,6 +210,7 @@ def nginx(variables, certs, edit=None):
         "LISTEN_HTTP": f"127.0.0.1:{ports['http']}",
         "SSL_CERT": certs["cert"],
         "SSL_KEY": certs["key"],
+        "ACCESS_LOG": f"{d}/logs/jupyterhub.access.log",
         **variables,
     }
     text = render("nginx/jupyterhub.conf", values)
@@ -261,6 +266,7 @@ def apache(variables, certs, site_login=None, edit=None):
         "SSL_CERT": certs["cert"],
         "SSL_KEY": certs["key"],
         "SITE_LOGIN_CONF": str(d / "no-site-login.conf"),
+        "ACCESS_LOG": f"{d}/logs/jupyterhub.access.log",
         **variables,
     }
     if site_login:
