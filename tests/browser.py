@@ -106,7 +106,7 @@ async def serve_bridge_host(port, src, extra_html=""):
 import {{ mount }} from "/static/jhembed-host.js";
 window.events = [];
 window.app = mount(document.getElementById("slot"), {json.dumps(src)}, {{ timeout: 60000 }});
-for (const t of ["ready", "saved", "dirty", "error"]) {{
+for (const t of ["ready", "saved", "dirty", "activity", "error"]) {{
   window.app.addEventListener(t, (e) => window.events.push(e.detail));
 }}
 </script>"""

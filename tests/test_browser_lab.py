@@ -104,6 +104,12 @@ async def test_jupyterlab_saves_through_the_bridge_and_ignores_other_origins(
                 await lab.evaluate("window.__jhembedMemoryStorage"),
             )
 
+            # the user clicks in the frame: the host hears of it
+            await lab.locator(".jp-Notebook").click()
+            await page.wait_for_function(
+                "window.events.some((e) => e.type === 'activity')", timeout=10000
+            )
+
             # the user edits; the third-origin frame keeps asking the app to save
             await lab.evaluate(EDIT)
             await asyncio.sleep(2)

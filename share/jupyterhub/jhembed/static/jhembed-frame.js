@@ -7,6 +7,7 @@
 //
 // Messages are objects {jhembed: 1, type, id?, ...}:
 //   frame -> host  ready {app}, saved {id, path}, result {id, value}, dirty {path, dirty},
+//                  activity {} (the user typed or clicked; at most once a minute),
 //                  error {id?, message}
 //   host -> frame  save {id}, command {id, command, args}, ping {id}
 // ("command" runs one of the app's own commands, e.g. JupyterLab's
@@ -220,3 +221,20 @@ window.addEventListener("message", async (event) => {
 });
 
 adapterReady.then((adapter) => post({ type: "ready", app: adapter.name }));
+
+// the user is working in the frame: tell the host (e.g. to keep its own session alive)
+const ACTIVITY_EVERY_MS = 60000;
+let lastActivity = 0;
+for (const type of ["keydown", "pointerdown", "wheel"]) {
+  window.addEventListener(
+    type,
+    () => {
+      const now = Date.now();
+      if (now - lastActivity >= ACTIVITY_EVERY_MS) {
+        lastActivity = now;
+        post({ type: "activity" });
+      }
+    },
+    { capture: true, passive: true },
+  );
+}

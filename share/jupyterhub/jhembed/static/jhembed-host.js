@@ -49,7 +49,7 @@ export class EmbeddedApp extends EventTarget {
         waiter.reject(new Error(data.message || "the app reported an error"));
       }
     }
-    if (["ready", "saved", "dirty", "error"].includes(data.type)) {
+    if (["ready", "saved", "dirty", "activity", "error"].includes(data.type)) {
       this.dispatchEvent(new CustomEvent(data.type, { detail: data }));
     }
   }
