@@ -122,9 +122,12 @@ class LoginHandler(_UsesOurHubAuth, HubOAuthenticated, _Base):
 
     @web.authenticated
     def get(self):
-        # nginx passes `next=$request_uri` unencoded: everything after "next=" is the URL
+        # nginx passes `next=$request_uri` as is: everything after "next=" is the URL
+        # (already percent-encoded); an encoded one ("%2F...") is decoded once
         query = self.request.query
-        next_url = unquote(query[len("next=") :]) if query.startswith("next=") else ""
+        next_url = query[len("next=") :] if query.startswith("next=") else ""
+        if not next_url.startswith("/"):
+            next_url = unquote(next_url)
         self.redirect(self.app.safe_next(next_url))
 
 
