@@ -21,7 +21,9 @@ IDLE = 60  # seconds a websocket stays idle before it is used again (issue 7)
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(bool(web.missing(web.APACHE)), reason=web.missing(web.APACHE)),
+    pytest.mark.skipif(
+        bool(web.missing(web.APACHE, "openssl")), reason=web.missing(web.APACHE, "openssl")
+    ),
 ]
 
 
@@ -150,6 +152,7 @@ async def test_apache_hub_at_root(hub_factory, tmp_path):
             assert time.monotonic() - started >= IDLE
 
 
+@pytest.mark.skipif(bool(web.missing("curl")), reason=web.missing("curl"))
 async def test_apache_subpath_with_site_login(hub_factory, tmp_path):
     users = {"staff": "s3cret"}
     # this deployment runs with HTTP/2 on (the root one runs the file as shipped)

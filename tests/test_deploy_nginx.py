@@ -26,7 +26,9 @@ IDLE = 60  # seconds a websocket stays idle before it is used again (issue 7)
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(bool(web.missing(web.NGINX)), reason=web.missing(web.NGINX)),
+    pytest.mark.skipif(
+        bool(web.missing(web.NGINX, "openssl")), reason=web.missing(web.NGINX, "openssl")
+    ),
 ]
 
 
@@ -279,6 +281,7 @@ def _nginx_version():
 NGINX_VERSION = _nginx_version() if not web.missing(web.NGINX) else (0, 0, 0)
 
 
+@pytest.mark.skipif(bool(web.missing("curl")), reason=web.missing("curl"))
 async def test_nginx_hub_under_subpath(hub_factory, tmp_path):
     # this deployment runs with HTTP/2 on (the root one runs the file as shipped)
     async with deployment(hub_factory, tmp_path, "/jupyter/", edit=with_http2) as server:

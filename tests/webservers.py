@@ -43,10 +43,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def missing(binary):
-    """Why ``binary`` cannot run here, or "" when it can."""
-    if not os.access(binary, os.X_OK):
-        return f"{binary} is not installed (run `bash tools/system-deps.sh test`)"
+def missing(*binaries):
+    """Why one of ``binaries`` cannot run here, or "" when they all can."""
+    for binary in binaries:
+        if not (os.access(binary, os.X_OK) or shutil.which(binary)):
+            return f"{binary} is not installed (run `bash tools/system-deps.sh test`)"
     return ""
 
 
