@@ -63,7 +63,13 @@ c.EmbedSpawner.apps = {
         "description": "Edit the notebook; the host site can ask it to save (postMessage bridge).",
         "bridge": True,
     },
-    "lab": {"preset": "jupyterlab", "description": "JupyterLab, to edit and run notebooks."},
+    "lab": {
+        "preset": "jupyterlab",
+        "description": "JupyterLab, to edit and run notebooks.",
+        # the bridge also keeps Lab's storage working in browsers that block
+        # third-party storage in cross-site frames
+        "bridge": True,
+    },
     "files": {"preset": "http-server", "description": "Your files as a plain listing."},
 }
 # the host site may frame the apps and log users in with short-lived tokens

@@ -38,8 +38,8 @@ c.EmbedSpawner.apps = {{
 """
 
 
-def embedproxy_processes(user):
-    """jupyter-embedproxy processes serving ``user``'s servers."""
+def embedproxy_processes(user, hub=None):
+    """jupyter-embedproxy processes serving ``user``'s servers (of ``hub``, when given)."""
     found = []
     for p in psutil.process_iter(["cmdline", "environ"]):
         try:
@@ -47,6 +47,8 @@ def embedproxy_processes(user):
             env = p.info["environ"] or {}
         except psutil.Error:
             continue
+        if hub is not None and f":{hub.hub_port}/" not in env.get("JUPYTERHUB_API_URL", ""):
+            continue  # another Hub's server (tests running side by side)
         if "jupyter-embedproxy" in cmd and env.get("JUPYTERHUB_USER") == user:
             found.append(p)
     return found
@@ -170,7 +172,7 @@ async def test_rest_api_validation_and_spawn(hub_factory):
         assert user["servers"] == {}, (bad, user["servers"])
         # the last good options are kept, not the refused ones
         status, user = await hub.api("GET", "users/alice?include_stopped_servers=1")
-    assert not embedproxy_processes("alice")
+    assert not embedproxy_processes("alice", hub)
     # JupyterHub 5 style body (user_options at the top level) goes through the same check
     status, body = await hub.api(
         "POST", "users/alice/server", json_body={"app": "echo", "mode": "x"}
@@ -183,7 +185,7 @@ async def test_rest_api_validation_and_spawn(hub_factory):
     async with hub.login("alice") as s:
         status, _, text = await get_authorized(s, url + "echo")
         assert status == 200, text
-    procs = embedproxy_processes("alice")
+    procs = embedproxy_processes("alice", hub)
     assert len(procs) == 1
     argv = procs[0].cmdline()
     sep = argv.index("--")
@@ -214,7 +216,7 @@ async def test_options_form_and_query(hub_factory):
             assert "must be at most 2" in text
         status, user = await hub.api("GET", "users/alice")
         assert user["servers"] == {}
-        assert not embedproxy_processes("alice")
+        assert not embedproxy_processes("alice", hub)
         # fields of the other app are ignored; the chosen app starts
         async with s.post(
             action,
