@@ -30,6 +30,7 @@ jhembed_config_classes = [
     "jhembed.spawner:EmbedSpawner",
     "jhembed.apps:App",
     "jhembed.apps:AppOption",
+    "jhembed.auth_request:AuthRequest",
 ]
 # first paragraph of a page, instead of the class docstring's
 jhembed_config_intros = {

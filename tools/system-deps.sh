@@ -11,7 +11,8 @@ need() {  # need <command> <debian package>
     command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || want+=("$2")
 }
 case "${1:-test}" in
-    test)  need chromium chromium; need nginx nginx; need apache2 apache2 ;;
+    test)  need chromium chromium; need nginx nginx; need apache2 apache2
+           need curl curl; need openssl openssl ;;
     demo)  ;;
     bench) need wrk wrk ;;
     *) echo "usage: $0 test|demo|bench" >&2; exit 2 ;;
