@@ -81,6 +81,12 @@ def _jhsnp():
     return str(JHSNP_VENV / "bin" / "jhsingle-native-proxy")
 
 
+# jhsingle-native-proxy flags: it picks the app's port itself, no logs, no activity posts
+_JHSNP_COMMON = ["--destport", "0", "--no-logs", "--last-activity-interval", "0"]
+# the same without Hub login, listening where the bench says
+_JHSNP_NO_AUTH = [_jhsnp(), "--authtype", "none", "--port", "{listen}", *_JHSNP_COMMON]
+
+
 def _jhsnp_skip():
     """jhsingle-native-proxy lives in its own venv (bench/.venv-jhsnp), never in .venv."""
     if Path(_jhsnp()).exists():
@@ -129,30 +135,12 @@ CONTENDERS = [
     {
         "name": "jhsingle-native-proxy",
         "argv": [
-            _jhsnp(),
-            "--authtype",
-            "none",
-            "--port",
-            "{listen}",
-            "--destport",
-            "0",
-            "--no-logs",
-            "--last-activity-interval",
-            "0",
+            *_JHSNP_NO_AUTH,
             "--",
             *BACKEND,
         ],
         "ready_argv": [
-            _jhsnp(),
-            "--authtype",
-            "none",
-            "--port",
-            "{listen}",
-            "--destport",
-            "0",
-            "--no-logs",
-            "--last-activity-interval",
-            "0",
+            *_JHSNP_NO_AUTH,
             "--",
             "{child}",
         ],
@@ -185,16 +173,7 @@ CONTENDERS = [
     },
     {
         "name": "jhsingle-native-proxy+auth",
-        "hub_argv": [
-            _jhsnp(),
-            "--destport",
-            "0",
-            "--no-logs",
-            "--last-activity-interval",
-            "0",
-            "--",
-            *BACKEND,
-        ],
+        "hub_argv": [_jhsnp(), *_JHSNP_COMMON, "--", *BACKEND],
         "app_marker": "backend.py",
         "skip": _jhsnp_skip,
         "full_only": True,  # keeps --quick under 2 minutes
