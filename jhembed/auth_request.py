@@ -185,12 +185,6 @@ class AuthRequest(Application):
     def _default_prefix(self):
         return os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/jhembed-auth/"
 
-    @validate("prefix")
-    def _validate_prefix(self, proposal):
-        value = proposal.value
-        if not value.startswith("/"):
-            raise TraitError(f"AuthRequest.prefix must start with '/', not {value!r}")
-        return value if value.endswith("/") else value + "/"
 
     hub_base_url = Unicode(
         help="""The Hub's public base URL path, used to recognise ``{hub_base_url}user/<name>/...``.
@@ -203,11 +197,11 @@ class AuthRequest(Application):
     def _default_hub_base_url(self):
         return os.environ.get("JUPYTERHUB_BASE_URL") or "/"
 
-    @validate("hub_base_url")
-    def _validate_hub_base_url(self, proposal):
+    @validate("prefix", "hub_base_url")
+    def _validate_url_path(self, proposal):
         value = proposal.value
         if not value.startswith("/"):
-            raise TraitError(f"AuthRequest.hub_base_url must start with '/', not {value!r}")
+            raise TraitError(f"AuthRequest.{proposal.trait.name} must start with '/', not {value!r}")
         return value if value.endswith("/") else value + "/"
 
     uri_header = Unicode(
