@@ -495,3 +495,62 @@ async def curl_http2(url, ca, headers=()):
     size += len(body)
     version, status = trailer.decode().split()
     return version, int(status), h.hexdigest(), size
+
+
+# -- checks both reverse proxies must pass ----------------------------------------------------
+
+
+async def check_token_not_logged(server, session, url):
+    """A token in a URL (iframe login link) stays out of the server's access log."""
+    secret = "tok" + "e" * 8 + "nsecret"
+    async with session.get(f"{url}echo?x=1&token={secret}", allow_redirects=False):
+        pass
+    log = server.access_log()
+    assert "x=1&token=" in log or "/echo" in log, log[-500:]
+    assert secret not in log
+
+
+async def check_big_transfer(session, url, size, label):
+    """``size`` bytes down and up through the server, streamed, sha256 equal; prints the rates."""
+    from testapp import PATTERN, expected_sha
+
+    sha, down_rate = await download(session, url, size)
+    assert sha == expected_sha(size)
+    reply, up_rate = await upload(session, url, size, PATTERN)
+    assert reply == {"length": size, "sha256": expected_sha(size)}
+    print(f"{label}: download {down_rate:.0f} MB/s, upload {up_rate:.0f} MB/s")
+
+
+async def check_http_redirects_to_https(server):
+    """Plain HTTP on the server's http port is sent to https."""
+    async with (
+        aiohttp.ClientSession() as plain,
+        plain.get(server.http_url + "/hub/", allow_redirects=False) as r,
+    ):
+        assert r.status == 301
+        assert r.headers["Location"] == server.url + "/hub/"
+
+
+async def check_framing_unchanged(session, url, server, hub, token, frame_origin):
+    """The app's and the Hub's framing headers are the same through the server as
+    straight from the Hub's proxy: nothing added or doubled (``url``: alice's server)."""
+
+    async def compare(proxied_url, direct_url):
+        async with session.get(proxied_url) as r:
+            proxied = framing_headers(r.headers)
+        async with (
+            aiohttp.ClientSession() as direct,
+            direct.get(direct_url, headers={"Authorization": f"token {token}"}) as r,
+        ):
+            assert r.status == 200
+            assert framing_headers(r.headers) == proxied
+        return proxied
+
+    direct = f"http://127.0.0.1:{hub.port}"
+    proxied = await compare(url + "headers", f"{direct}/user/alice/headers")
+    assert proxied["x-frame-options"] == [], proxied
+    # the Hub's own pages too
+    hub_proxied = await compare(f"{server.base}hub/home", f"{direct}/hub/home")
+    assert hub_proxied["content-security-policy"], hub_proxied
+    [csp] = proxied["content-security-policy"]
+    assert f"frame-ancestors {frame_origin}" in csp, csp
