@@ -29,10 +29,10 @@ MAX_OPTIONS_BYTES = 64 * 1024
 
 
 def _templates_dirs():
-    """Where the shipped templates are: installed data files, or the source tree."""
+    """Where the shipped templates are: a source checkout first, then installed data files."""
     candidates = [
-        Path(sys.prefix) / "share" / "jupyterhub" / "jhembed" / "templates",
         Path(__file__).resolve().parents[1] / "share" / "jupyterhub" / "jhembed" / "templates",
+        Path(sys.prefix) / "share" / "jupyterhub" / "jhembed" / "templates",
     ]
     return [str(p) for p in candidates if p.is_dir()]
 

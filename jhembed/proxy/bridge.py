@@ -29,9 +29,11 @@ _SEARCH = 256 * 1024  # where the tag may go: the start of the document
 
 def static_path():
     """The directory with jhembed-frame.js and jhembed-host.js."""
+    # a source checkout (editable install) first, so edits take effect without
+    # reinstalling; then the installed data files
     for candidate in (
-        Path(sys.prefix) / "share" / "jupyterhub" / "jhembed" / "static",
         Path(__file__).resolve().parents[2] / "share" / "jupyterhub" / "jhembed" / "static",
+        Path(sys.prefix) / "share" / "jupyterhub" / "jhembed" / "static",
     ):
         if (candidate / "jhembed-frame.js").exists():
             return str(candidate)
