@@ -46,8 +46,11 @@ _WS_HANDSHAKE = frozenset(
         "sec-websocket-accept",
     )
 )
-# set by the proxy only; copies sent by a client are dropped
+# set by the proxy only; copies sent by a client are dropped.  X-Real-Ip and
+# X-Scheme carry the client's address and scheme from the proxy's front to its
+# own tornado server (jhembed.proxy.front); the app never sees them.
 _PROXY_OWNED = frozenset(("x-forwarded-prefix", "x-forwarded-user", "x-forwarded-groups"))
+_NEVER_FORWARDED = _PROXY_OWNED | {"x-forwarded-for", "expect", "x-real-ip", "x-scheme"}
 _SMALL_BODY = 64 * 1024
 _QUEUE_CHUNKS = 4
 _SECRET_QUERY = re.compile(r"((?:^|[?&;])(?:token|access_token|_xsrf|code|state)=)[^&;]*", re.I)
@@ -193,34 +196,68 @@ class Forwarder:
         return URL(base + self.upstream_path(uri), encoded=True)
 
     def request_headers(self, request, *, user=None, websocket_handshake=False):
-        """Headers for the app: the client's, minus hop-by-hop, plus X-Forwarded-*."""
-        src = request.headers
-        drop = _HOP_BY_HOP | _connection_tokens(src)
+        """Headers for the app from a tornado ``request``: see :meth:`headers_for_app`."""
+        return self.headers_for_app(
+            request.headers.get_all(),
+            remote_ip=request.remote_ip or "",
+            protocol=request.protocol,
+            user=user,
+            websocket_handshake=websocket_handshake,
+        )
+
+    def headers_for_app(
+        self, pairs, *, remote_ip, protocol, user=None, websocket_handshake=False, upgrade=False
+    ):
+        """Headers for the app: the client's, minus hop-by-hop, plus X-Forwarded-*.
+
+        ``pairs`` are the client's (name, value) headers.  ``websocket_handshake``:
+        the handshake is made again to the app (its Sec-WebSocket-* are dropped);
+        ``upgrade``: the client's handshake goes through as it is.
+        """
+        connection = []
+        forwarded_for = proto = fwd_host = host = None
+        accept = ""
+        for name, value in pairs:
+            low = name.lower()
+            if low == "connection":
+                connection.append(value)
+            elif low == "x-forwarded-for":
+                forwarded_for = value if forwarded_for is None else f"{forwarded_for}, {value}"
+            elif low == "x-forwarded-proto":
+                proto = value
+            elif low == "x-forwarded-host":
+                fwd_host = value
+            elif low == "host":
+                host = value
+            elif low == "accept":
+                accept = value
+        drop = _HOP_BY_HOP
+        if connection:
+            drop = drop | {t.strip().lower() for v in connection for t in v.split(",")}
         if websocket_handshake:
             drop = drop | _WS_HANDSHAKE
+        if upgrade:
+            drop = drop - {"upgrade"}
         headers = []
-        for name, value in src.get_all():
+        for name, value in pairs:
             low = name.lower()
-            if low in drop or low == "expect":
+            if low in drop or low in _NEVER_FORWARDED:
                 continue
-            if low.startswith("x-forwarded-") and low in _PROXY_OWNED:
-                continue  # only the proxy says what the prefix is and who the user is
             headers.append((name, value))
-        forwarded_for = src.get("X-Forwarded-For")
-        remote = request.remote_ip or ""
-        fwd = [
-            ("X-Forwarded-For", f"{forwarded_for}, {remote}" if forwarded_for else remote),
-        ]
-        if "X-Forwarded-Proto" not in src:
-            fwd.append(("X-Forwarded-Proto", request.protocol))
-        if "X-Forwarded-Host" not in src and "Host" in src:
-            fwd.append(("X-Forwarded-Host", src["Host"]))
+        headers.append(
+            ("X-Forwarded-For", f"{forwarded_for}, {remote_ip}" if forwarded_for else remote_ip)
+        )
+        if proto is None:
+            headers.append(("X-Forwarded-Proto", protocol))
+        if fwd_host is None and host is not None:
+            headers.append(("X-Forwarded-Host", host))
         if self.strip_prefix:
-            fwd.append(("X-Forwarded-Prefix", self.base_url.rstrip("/")))
-        headers = [h for h in headers if h[0].lower() != "x-forwarded-for"] + fwd
+            headers.append(("X-Forwarded-Prefix", self.base_url.rstrip("/")))
+        if upgrade:
+            headers.append(("Connection", "Upgrade"))
         if self.auth is not None:
             headers = self.auth.filter_request_headers(headers, user)
-        if self.bridge is not None and "text/html" in src.get("Accept", ""):
+        if self.bridge is not None and "text/html" in accept:
             # pages get the bridge's script tag: ask the app for them uncompressed
             headers = [h for h in headers if h[0].lower() != "accept-encoding"]
         if self.request_headers_override:
@@ -551,13 +588,13 @@ class ProxyHandler(_ProxyMixin, web.RequestHandler):
                 body = bridge.inject(b"".join(head))
                 upstream_headers = [h for h in upstream_headers if h[0].lower() != "content-length"]
                 self.policy.apply(
-                    self, _Pairs(upstream_headers), self.request.headers.get("Origin")
+                    self, upstream_headers, self.request.headers.get("Origin")
                 )
                 self.set_header("Content-Length", len(body))
                 self.write(body)
                 await self.finish()
                 return
-        self.policy.apply(self, _Pairs(upstream_headers), self.request.headers.get("Origin"))
+        self.policy.apply(self, upstream_headers, self.request.headers.get("Origin"))
         if no_body:
             if self.request.method == "HEAD" and response.content_length is not None:
                 self.set_header("Content-Length", response.content_length)
@@ -595,18 +632,6 @@ class ProxyHandler(_ProxyMixin, web.RequestHandler):
 
 for _method in METHODS:
     setattr(ProxyHandler, _method.lower(), ProxyHandler._forward)
-
-
-class _Pairs:
-    """A list of (name, value) pairs with the ``items()`` the policy expects."""
-
-    __slots__ = ("_pairs",)
-
-    def __init__(self, pairs):
-        self._pairs = pairs
-
-    def items(self):
-        return self._pairs
 
 
 class WebSocketProxyHandler(_ProxyMixin, websocket.WebSocketHandler):

@@ -158,6 +158,8 @@ class HeaderPolicy:
         self.base_url = base_url
         self.rewrite_cookie_path = rewrite_cookie_path and base_url != "/"
         self.rewrites_cookies = bool(self.cookie_samesite) or self.rewrite_cookie_path
+        # the app's values of these are replaced by the proxy's extra_headers
+        self.replaced_names = frozenset(n.lower() for n in self.extra_headers)
         # allowed origins for websocket Origin checks: cors origins + framing origins
         self.ws_origins = frozenset(
             list(self.cors_origins)
@@ -251,37 +253,49 @@ class HeaderPolicy:
 
     # -- all together ------------------------------------------------------------------
 
-    def apply(self, handler, upstream_headers, origin):
-        """Copy ``upstream_headers`` (a multidict) onto tornado ``handler``, rewritten."""
+    def rewrite(self, upstream_headers, origin):
+        """The response headers to send, as (name, value) pairs, from the app's pairs."""
+        out = []
         csp = []
-        for name, value in upstream_headers.items():
+        replaced = self.replaced_names
+        for name, value in upstream_headers:
             low = name.lower()
             if low == "content-security-policy":
                 csp.append(value)
                 continue
             if low == "x-frame-options":
                 if self.keep_x_frame_options():
-                    handler.add_header(name, value)
+                    out.append((name, value))
                 continue
             if low == "set-cookie" and self.rewrites_cookies:
-                handler.add_header(name, self.rewrite_set_cookie(value))
+                out.append((name, self.rewrite_set_cookie(value)))
                 continue
             if low.startswith("access-control-") and name.title() in _CORS_RESPONSE_HEADERS:
                 continue
-            handler.add_header(name, value)
+            if replaced and low in replaced:
+                continue
+            out.append((name, value))
         for value in self.content_security_policy(csp):
-            handler.add_header("Content-Security-Policy", value)
-        for name, value in self.cors_headers(origin).items():
-            handler.set_header(name, value)
+            out.append(("Content-Security-Policy", value))
+        out.extend(self.cors_headers(origin).items())
         if self.cors_origins:
-            handler.add_header("Vary", "Origin")
-        for name, value in self.extra_headers.items():
-            handler.set_header(name, value)
+            out.append(("Vary", "Origin"))
+        out.extend(self.extra_headers.items())
+        return out
+
+    def apply(self, handler, upstream_headers, origin):
+        """Copy ``upstream_headers`` ((name, value) pairs) onto tornado ``handler``, rewritten."""
+        for name, value in self.rewrite(upstream_headers, origin):
+            handler.add_header(name, value)
+
+    def own_headers(self, origin=None):
+        """Headers for responses the proxy makes itself (status pages, redirects)."""
+        out = [("Content-Security-Policy", self.frame_ancestors_directive)]
+        out.extend(self.cors_headers(origin).items())
+        out.extend(self.extra_headers.items())
+        return out
 
     def apply_own(self, handler, origin=None):
-        """Headers for responses the proxy makes itself (status pages, redirects)."""
-        handler.set_header("Content-Security-Policy", self.frame_ancestors_directive)
-        for name, value in self.cors_headers(origin).items():
-            handler.set_header(name, value)
-        for name, value in self.extra_headers.items():
+        """Set :meth:`own_headers` on a tornado ``handler``."""
+        for name, value in self.own_headers(origin):
             handler.set_header(name, value)

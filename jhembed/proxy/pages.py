@@ -30,6 +30,16 @@ def wants_html(handler):
     return "text/html" in accept
 
 
+def render(title, message, *, html, refresh=None, detail=None, links=()):
+    """``(content_type, body)`` of a page: HTML for browsers, plain text for others."""
+    if html:
+        return "text/html; charset=utf-8", page(
+            title, message, refresh=refresh, detail=detail, links=links
+        )
+    extra = "".join(f"{text}: {url}\n" for text, url in links)
+    return "text/plain; charset=utf-8", f"{title}: {message}\n{extra}"
+
+
 def send_page(
     handler, status, title, message, *, refresh=None, detail=None, headers=None, links=()
 ):
@@ -43,10 +53,8 @@ def send_page(
         # answered before the request body was read: the connection cannot be
         # reused, and saying so keeps a keep-alive client (or CHP) from reusing it
         handler.set_header("Connection", "close")
-    if wants_html(handler):
-        handler.set_header("Content-Type", "text/html; charset=utf-8")
-        handler.finish(page(title, message, refresh=refresh, detail=detail, links=links))
-    else:
-        handler.set_header("Content-Type", "text/plain; charset=utf-8")
-        extra = "".join(f"{text}: {url}\n" for text, url in links)
-        handler.finish(f"{title}: {message}\n{extra}")
+    content_type, body = render(
+        title, message, html=wants_html(handler), refresh=refresh, detail=detail, links=links
+    )
+    handler.set_header("Content-Type", content_type)
+    handler.finish(body)
