@@ -185,7 +185,6 @@ class AuthRequest(Application):
     def _default_prefix(self):
         return os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/jhembed-auth/"
 
-
     hub_base_url = Unicode(
         help="""The Hub's public base URL path, used to recognise ``{hub_base_url}user/<name>/...``.
 
@@ -201,7 +200,9 @@ class AuthRequest(Application):
     def _validate_url_path(self, proposal):
         value = proposal.value
         if not value.startswith("/"):
-            raise TraitError(f"AuthRequest.{proposal.trait.name} must start with '/', not {value!r}")
+            raise TraitError(
+                f"AuthRequest.{proposal.trait.name} must start with '/', not {value!r}"
+            )
         return value if value.endswith("/") else value + "/"
 
     uri_header = Unicode(

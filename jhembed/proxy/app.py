@@ -22,7 +22,8 @@ import sys
 from urllib.parse import urlparse
 
 from jupyter_core.application import JupyterApp, NoStart
-from tornado import httpserver, web
+from tornado import http1connection as httputil_http1
+from tornado import httpserver, netutil, web
 from traitlets import (
     Bool,
     Dict,
@@ -41,6 +42,7 @@ from .._version import __version__
 from . import headers as _headers
 from .child import ChildProcess, ChildStartError
 from .forward import Forwarder, NotFoundHandler, make_handlers
+from .forward_util import CLIENT_HEADER
 
 
 class ConfigError(Exception):
@@ -286,6 +288,19 @@ class EmbedProxy(JupyterApp):
 
         Bodies are streamed to the app, never held in memory.
         CLI: ``--max-body-size``.
+        """,
+    ).tag(config=True)
+
+    fast_path = Bool(
+        True,
+        help="""Serve the hot path with the proxy's lean HTTP front (default on).
+
+        Requests whose user is known and websockets go straight to the app
+        through httptools-parsed, pooled keep-alive connections; everything
+        else (logins, status pages, the bridge) is answered by the proxy's
+        tornado application behind it, exactly as with the front off. Turn it
+        off only to compare or to rule it out when debugging.
+        CLI: ``--no-fast-path``.
         """,
     ).tag(config=True)
 
@@ -574,6 +589,10 @@ class EmbedProxy(JupyterApp):
             {"EmbedProxy": {"forward_user": True}},
             "Send X-Forwarded-User and X-Forwarded-Groups to the app.",
         ),
+        "no-fast-path": (
+            {"EmbedProxy": {"fast_path": False}},
+            "Serve every request with the tornado application (no lean front).",
+        ),
         "keep-alive": (
             {"EmbedProxy": {"keep_alive": True}},
             "Report activity to the Hub at every interval, with or without traffic.",
@@ -828,6 +847,43 @@ class EmbedProxy(JupyterApp):
             )
         return web.Application(make_handlers(forwarder, self.base_url, extra), **settings)
 
+    async def _listen_front(self, app):
+        """The lean front on the listening sockets, tornado behind it on an internal socket."""
+        from .front import Front, internal_address, internal_socket
+
+        server = _BehindFrontHTTPServer(
+            app,
+            xheaders=True,  # see _BehindFrontHTTPServer
+            max_body_size=self.max_body_size or (1 << 62),
+            chunk_size=256 * 1024,
+            idle_connection_timeout=3600,
+            decompress_request=False,
+        )
+        address = internal_address()
+        server.add_socket(internal_socket(address))
+        front = Front(
+            self.forwarder,
+            cookie_secret=app.settings["cookie_secret"],
+            internal_address=address,
+            max_body_size=self.max_body_size or (1 << 62),
+            log=self.log,
+        )
+        await front.start(self._bind(), ssl_context=self.ssl_server_context)
+        return server, front
+
+    def _bind(self):
+        try:
+            return _bind_sockets(self.port, self.address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"port {self.port} on {self.address} is already in use: "
+                    "stop what uses it or pick another with --port"
+                ) from None
+            raise ConfigError(
+                f"cannot listen on {self.address}:{self.port}: {e.strerror}"
+            ) from None
+
     def _listen(self, app):
         server = _ProxyHTTPServer(
             app,
@@ -838,18 +894,7 @@ class EmbedProxy(JupyterApp):
             decompress_request=False,
             ssl_options=self.ssl_server_context,
         )
-        try:
-            sockets = _bind_sockets(self.port, self.address)
-        except OSError as e:
-            if e.errno == errno.EADDRINUSE:
-                raise ConfigError(
-                    f"port {self.port} on {self.address} is already in use: "
-                    "stop what uses it or pick another with --port"
-                ) from None
-            raise ConfigError(
-                f"cannot listen on {self.address}:{self.port}: {e.strerror}"
-            ) from None
-        server.add_sockets(sockets)
+        server.add_sockets(self._bind())
         return server
 
     async def _run(self):
@@ -867,7 +912,11 @@ class EmbedProxy(JupyterApp):
         self.child = self.make_child()
         self.forwarder = self.make_forwarder(self.child)
         web_app = self.make_web_app(self.forwarder)
-        self.http_server = self._listen(web_app)
+        self.front = None
+        if self.fast_path:
+            self.http_server, self.front = await self._listen_front(web_app)
+        else:
+            self.http_server = self._listen(web_app)
         if self.no_authentication:
             self.log.warning(
                 "Authentication is off (--no-authentication): anyone who can reach "
@@ -905,6 +954,8 @@ class EmbedProxy(JupyterApp):
                 self.log.info("Received %s, stopping", signal.Signals(self._stop_signal).name)
         finally:
             stop_task.cancel()
+            if self.front is not None:
+                self.front.stop()
             self.http_server.stop()
             if self.forwarder.activity is not None:
                 await self.forwarder.activity.stop()
@@ -916,6 +967,8 @@ class EmbedProxy(JupyterApp):
                     await child_task
                 except (asyncio.CancelledError, Exception):
                     pass
+            if self.front is not None:
+                self.front.close_all()
             await self.http_server.close_all_connections()
         return exit_code
 
@@ -940,6 +993,37 @@ class _ProxyHTTPServer(httpserver.HTTPServer):
         stream.set_nodelay(True)
         stream.set_nodelay = _no_nodelay_toggle
         super().handle_stream(stream, address)
+
+
+class _FrontContext(httpserver._HTTPRequestContext):
+    """A request's client address and scheme, as the front saw them.
+
+    The front sends them in ``X-Jhembed-Client: <scheme> <ip>`` (its own copy;
+    a client's is dropped); the header is removed before any handler sees it.
+    Client headers such as X-Forwarded-Proto stay as they are, for JupyterHub's
+    ``get_browser_protocol`` and the app.
+    """
+
+    def _apply_xheaders(self, headers):
+        value = headers.get(CLIENT_HEADER)
+        if value is None:
+            return
+        del headers[CLIENT_HEADER]
+        scheme, _, ip = value.partition(" ")
+        if netutil.is_valid_ip(ip):
+            self.remote_ip = ip
+        if scheme in ("http", "https"):
+            self.protocol = scheme
+
+
+class _BehindFrontHTTPServer(_ProxyHTTPServer):
+    """The tornado server on the front's internal socket (xheaders from the front only)."""
+
+    def handle_stream(self, stream, address):
+        context = _FrontContext(stream, address, self.protocol, self.trusted_downstream)
+        conn = httputil_http1.HTTP1ServerConnection(stream, self.conn_params, context)
+        self._connections.add(conn)
+        conn.start_serving(self)
 
 
 def _run_loop(coro):

@@ -191,18 +191,24 @@ class HubLogin:
         return user
 
     def _cross_site(self, handler):
-        """A state-changing request from another site riding on the session cookie."""
         request = handler.request
-        if request.method in _SAFE_METHODS and not isinstance(handler, WebSocketHandler):
-            return False
-        origin = request.headers.get("Origin")
-        if not origin or origin == "null":
-            return request.headers.get("Sec-Fetch-Site") == "cross-site" or origin == "null"
-        netloc = urlsplit(origin).netloc.lower()
-        hosts = {request.headers.get("Host", "").lower()}
-        hosts.update(
-            h.strip().lower() for h in request.headers.get("X-Forwarded-Host", "").split(",")
+        return self.cross_site(
+            request.method, request.headers.get, isinstance(handler, WebSocketHandler)
         )
+
+    def cross_site(self, method, header, websocket=False):
+        """A state-changing request from another site riding on the session cookie.
+
+        ``header(name)`` returns a request header or None.
+        """
+        if method in _SAFE_METHODS and not websocket:
+            return False
+        origin = header("Origin")
+        if not origin or origin == "null":
+            return header("Sec-Fetch-Site") == "cross-site" or origin == "null"
+        netloc = urlsplit(origin).netloc.lower()
+        hosts = {(header("Host") or "").lower()}
+        hosts.update(h.strip().lower() for h in (header("X-Forwarded-Host") or "").split(","))
         if netloc in hosts:
             return False
         return origin.lower() not in self.policy.ws_origins

@@ -46,11 +46,11 @@ _WS_HANDSHAKE = frozenset(
         "sec-websocket-accept",
     )
 )
-# set by the proxy only; copies sent by a client are dropped.  X-Real-Ip and
-# X-Scheme carry the client's address and scheme from the proxy's front to its
-# own tornado server (jhembed.proxy.front); the app never sees them.
+# set by the proxy only; copies sent by a client are dropped.  X-Jhembed-Client
+# carries the client's scheme and address from the proxy's front to its own
+# tornado server (jhembed.proxy.front); the app never sees it.
 _PROXY_OWNED = frozenset(("x-forwarded-prefix", "x-forwarded-user", "x-forwarded-groups"))
-_NEVER_FORWARDED = _PROXY_OWNED | {"x-forwarded-for", "expect", "x-real-ip", "x-scheme"}
+_NEVER_FORWARDED = _PROXY_OWNED | {"x-forwarded-for", "expect", "x-jhembed-client"}
 _SMALL_BODY = 64 * 1024
 _QUEUE_CHUNKS = 4
 _SECRET_QUERY = re.compile(r"((?:^|[?&;])(?:token|access_token|_xsrf|code|state)=)[^&;]*", re.I)
@@ -587,9 +587,7 @@ class ProxyHandler(_ProxyMixin, web.RequestHandler):
             if complete:
                 body = bridge.inject(b"".join(head))
                 upstream_headers = [h for h in upstream_headers if h[0].lower() != "content-length"]
-                self.policy.apply(
-                    self, upstream_headers, self.request.headers.get("Origin")
-                )
+                self.policy.apply(self, upstream_headers, self.request.headers.get("Origin"))
                 self.set_header("Content-Length", len(body))
                 self.write(body)
                 await self.finish()

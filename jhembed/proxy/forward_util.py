@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode
 
+# the client's scheme and address, from the proxy's front to its tornado app
+CLIENT_HEADER = "X-Jhembed-Client"
+
 
 def strip_token(uri):
     """``uri`` without any ``token`` query parameter."""

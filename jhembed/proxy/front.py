@@ -1,0 +1,1166 @@
+"""The proxy's front: a lean HTTP/1.1 server on the request hot path.
+
+The front owns the proxy's listening sockets.  It parses requests with
+httptools and sorts each one:
+
+- **forwarded here** (the hot path): a request under the prefix, the app
+  ready, the user known (no Hub auth, or a Hub token or session cookie checked
+  with the Hub within ``auth_cache_max_age``).  It goes to the app over a
+  pooled keep-alive connection; bodies stream both ways with flow control; the
+  response gets the header policy.  A websocket handshake goes to the app as
+  it is and, once the app accepts it, bytes are piped both ways (the size of
+  each client message is still checked).
+- **relayed**: everything else (logins, the OAuth callback, token login,
+  status pages, CORS preflights, pages that get the bridge, bad paths, ...)
+  goes byte for byte to the proxy's tornado application on an internal Unix
+  socket, which answers exactly as it would on its own.
+
+Only what the front can decide without doubt is forwarded here; when in
+doubt, it relays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from http import HTTPStatus
+from http.cookies import CookieError, SimpleCookie
+
+import httptools
+from tornado.web import decode_signed_value
+
+from . import child as _child
+from .forward import _HOP_BY_HOP, METHODS, _has_dot_segments, scrub_uri
+from .forward_util import CLIENT_HEADER
+from .pages import render
+
+_METHODS = frozenset(METHODS)
+_BUFFER_LIMIT = 1024 * 1024
+_MAX_HEAD = (
+    64 * 1024
+)  # request line and headers, as tornado's max_header_size  # request body held while the app connection opens
+_CACHE_SIZE = 4096
+_SESSION_COOKIE = "jupyterhub-session-id"
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_RELAY_DROP = frozenset((CLIENT_HEADER.lower(),))
+# response headers the front frames itself
+_FRAMING = _HOP_BY_HOP | {"content-length"}
+
+FORWARD, RELAY = "forward", "relay"
+
+
+def _encode_head(first_line, headers):
+    lines = [first_line]
+    for name, value in headers:
+        lines.append(f"{name}: {value}\r\n")
+    lines.append("\r\n")
+    head = "".join(lines)
+    try:
+        return head.encode("latin-1")
+    except UnicodeEncodeError:  # e.g. a user name in X-Forwarded-User
+        return head.encode("utf-8")
+
+
+def _chunk(data):
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+class Request:
+    """One request read from a client connection."""
+
+    __slots__ = (
+        "method",
+        "url",
+        "version",
+        "keep_alive",
+        "upgrade",
+        "headers",
+        "chunked",
+        "length",
+        "chunks",
+        "buffered",
+        "complete",
+        "sink",
+        "received",
+        "user",
+        "raw_tail",
+        "paused",
+    )
+
+    def __init__(self):
+        self.url = ""
+        self.headers = []
+        self.chunked = False
+        self.length = None
+        self.chunks = []
+        self.buffered = 0
+        self.complete = False
+        self.sink = None  # the exchange writing the body to the app
+        self.received = 0
+        self.user = None
+        self.raw_tail = b""  # bytes after an upgrade request
+        self.paused = False  # reading paused: too much body buffered
+
+    def header(self, name):
+        low = name.lower()
+        for n, v in self.headers:
+            if n.lower() == low:
+                return v
+        return None
+
+
+class Front:
+    """Listens, sorts requests, forwards the hot path, relays the rest."""
+
+    def __init__(self, forwarder, *, cookie_secret, internal_address, max_body_size, log):
+        self.fw = forwarder
+        self.policy = forwarder.policy
+        self.child = forwarder.child
+        self.login = forwarder.auth
+        self.base_url = forwarder.base_url
+        self.cookie_secret = cookie_secret
+        self.internal_address = internal_address
+        self.max_body_size = max_body_size
+        self.log = log
+        self.loop = asyncio.get_running_loop()
+        self.servers = []
+        self.clients = set()
+        self.app_pool = []
+        self.relay_pool = []
+        self.cache = {}
+        self.checking = {}  # credential -> future of a Hub check under way
+        self.cache_max_age = self.login.hub_auth.cache_max_age if self.login else 0
+        relayed = [self.base_url + "_jhembed/"]
+        if self.login is not None:
+            from urllib.parse import urlsplit
+
+            relayed.append(urlsplit(self.login.hub_auth.oauth_redirect_uri).path)
+        self.relayed_prefixes = tuple(relayed)
+        child = self.child
+        self.default_host = "localhost" if child.unix_socket else f"{child.host}:{child.port}"
+
+    # -- serving -----------------------------------------------------------------
+
+    async def start(self, sockets, ssl_context=None):
+        for sock in sockets:
+            server = await self.loop.create_server(
+                lambda: ClientConnection(self), sock=sock, ssl=ssl_context, backlog=1024
+            )
+            self.servers.append(server)
+
+    def stop(self):
+        """Stop accepting; idle connections close, active ones finish."""
+        for server in self.servers:
+            server.close()
+        for client in list(self.clients):
+            if client.exchange is None:
+                client.close()
+
+    def close_all(self):
+        for client in list(self.clients):
+            client.close()
+        for conn in self.app_pool + self.relay_pool:
+            conn.close()
+        self.app_pool.clear()
+        self.relay_pool.clear()
+
+    # -- upstream connections ------------------------------------------------------
+
+    async def connect(self, relay):
+        """An idle or new connection to the app (or, ``relay``, to the tornado app)."""
+        pool = self.relay_pool if relay else self.app_pool
+        while pool:
+            conn = pool.pop()
+            if not conn.closed:
+                return conn, True
+        if relay:
+            # uvloop cannot connect to an abstract socket by name: connect first
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            try:
+                await self.loop.sock_connect(sock, self.internal_address)
+            except BaseException:
+                sock.close()
+                raise
+            _, conn = await self.loop.create_unix_connection(UpstreamConnection, sock=sock)
+        elif self.child.unix_socket:
+            _, conn = await self.loop.create_unix_connection(
+                UpstreamConnection, self.child.unix_socket
+            )
+        else:
+            _, conn = await self.loop.create_connection(
+                UpstreamConnection, self.child.host, self.child.port
+            )
+        return conn, False
+
+    def release(self, conn, relay):
+        pool = self.relay_pool if relay else self.app_pool
+        if conn.closed or len(pool) >= 256:
+            conn.close()
+        else:
+            conn.exchange = None
+            pool.append(conn)
+
+    # -- sorting -------------------------------------------------------------------
+
+    def sort(self, req):
+        """FORWARD, RELAY, or a credential to check with the Hub first."""
+        if req.method not in _METHODS:
+            return RELAY
+        url = req.url
+        path, _, query = url.partition("?")
+        if not path.startswith(self.base_url) or path.startswith(self.relayed_prefixes):
+            return RELAY
+        if ("." in path or "%" in path) and _has_dot_segments(path):
+            return RELAY
+        if self.child.state != _child.READY:
+            return RELAY
+        if req.length is not None and req.length > self.max_body_size:
+            return RELAY
+        if query and "token" in query and self.login is not None:
+            return RELAY  # token login, or a websocket logging in with ?token=
+        if req.upgrade:
+            upgrade = req.header("Upgrade") or ""
+            if upgrade.lower() != "websocket" or req.method != "GET":
+                return RELAY
+            origin = req.header("Origin")
+            if origin and not self.policy.websocket_origin_allowed(origin, req.header("Host")):
+                return RELAY
+        elif req.method == "OPTIONS" and req.header("Access-Control-Request-Method"):
+            return RELAY  # CORS preflight
+        if self.fw.bridge is not None and "text/html" in (req.header("Accept") or ""):
+            return RELAY  # a page that may get the bridge's script tag
+        login = self.login
+        if login is None:
+            return FORWARD
+        credential = self._credential(req)
+        if credential is None:
+            return RELAY  # the login redirect
+        cached = self.cache.get(credential)
+        if cached is not None:
+            user, expires = cached
+            if expires > self.loop.time():
+                if credential[0] == "c" and login.cross_site(req.method, req.header, req.upgrade):
+                    return RELAY
+                req.user = user
+                return FORWARD
+            del self.cache[credential]
+        return credential
+
+    def _credential(self, req):
+        login = self.login
+        auth = req.header("Authorization")
+        if auth:
+            kind, _, token = auth.strip().partition(" ")
+            if kind.lower() in ("token", "bearer") and token.strip():
+                return ("t", token.strip())
+        cookie = req.header("Cookie")
+        if cookie and login.cookie_name in cookie:
+            value = self._cookie(cookie, login.cookie_name)
+            if value:
+                return ("c", value)
+        return None
+
+    @staticmethod
+    def _cookie(header, name):
+        try:
+            jar = SimpleCookie()
+            jar.load(header)
+        except CookieError:
+            return None
+        morsel = jar.get(name)
+        return morsel.value if morsel is not None else None
+
+    async def check(self, req, credential):
+        """Ask the Hub about a credential; FORWARD when allowed, else RELAY."""
+        pending = self.checking.get(credential)
+        if pending is not None:
+            user = await asyncio.shield(pending)
+        else:
+            pending = self.checking[credential] = self.loop.create_future()
+            try:
+                user = await self._check(req, credential)
+            except BaseException:
+                user = None
+                raise
+            finally:
+                del self.checking[credential]
+                pending.set_result(user)
+        if user is None:
+            return RELAY
+        if credential[0] == "c" and self.login.cross_site(req.method, req.header, req.upgrade):
+            return RELAY
+        req.user = user
+        return FORWARD
+
+    async def _check(self, req, credential):
+        """The allowed user of ``credential`` (cached), or None."""
+        login = self.login
+        kind, value = credential
+        if kind == "c":
+            token = decode_signed_value(self.cookie_secret, login.cookie_name, value)
+            if not token:
+                return RELAY
+            token = token.decode("ascii", "replace")
+        else:
+            token = value
+        session = req.header("Cookie")
+        session_id = self._cookie(session, _SESSION_COOKIE) if session else None
+        try:
+            # this cache is the only one on the hot path: a revoked token stops
+            # working here within cache_max_age
+            user = await login.hub_auth.user_for_token(
+                token, use_cache=False, session_id=session_id, sync=False
+            )
+        except Exception:
+            return None  # Hub unavailable: the tornado app says so
+        if user is None or not login.allowed(user):
+            return None
+        if len(self.cache) >= _CACHE_SIZE:
+            self.cache.pop(next(iter(self.cache)))
+        self.cache[credential] = (user, self.loop.time() + self.cache_max_age)
+        return user
+
+
+class ClientConnection(asyncio.Protocol):
+    """One client connection: requests in order, one exchange at a time."""
+
+    def __init__(self, front):
+        self.front = front
+        self.transport = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.req = None
+        self.queue = []
+        self.exchange = None
+        self.raw = None  # after an upgrade: where the client's bytes go
+        self.closed = False
+        self.paused = 0
+        self.write_paused = False
+        self.on_drain = None
+        self.remote_ip = ""
+        self.protocol = "http"
+        self.req_upgraded = None
+        self.in_head = True
+        self.head_bytes = 0
+        self.head_size = 0
+        self.head_too_large = False
+
+    # -- asyncio ---------------------------------------------------------------------
+
+    def connection_made(self, transport):
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.remote_ip = peer[0] if isinstance(peer, tuple) else "127.0.0.1"
+        if transport.get_extra_info("sslcontext") is not None:
+            self.protocol = "https"
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        self.front.clients.add(self)
+
+    def data_received(self, data):
+        if self.raw is not None:
+            self.raw(data)
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as e:
+            offset = e.args[0] if e.args else len(data)
+            req = self.req_upgraded
+            req.raw_tail += data[offset:]
+            self.pause()  # what follows is not HTTP: wait for the exchange
+            return
+        except httptools.HttpParserError as e:
+            self.bad_request(str(e))
+            return
+        if self.head_too_large:
+            self.bad_request("headers too large", 431)
+            return
+        if self.in_head:
+            # no end of headers in this read: all of it was request line and headers
+            self.head_bytes += len(data)
+            if self.head_bytes > _MAX_HEAD:
+                self.bad_request("headers too large", 431)
+
+    def eof_received(self):
+        return False
+
+    def connection_lost(self, exc):
+        self.closed = True
+        self.front.clients.discard(self)
+        if self.exchange is not None:
+            self.exchange.client_lost()
+
+    def pause_writing(self):
+        self.write_paused = True
+        if self.exchange is not None:
+            self.exchange.client_write_paused(True)
+
+    def resume_writing(self):
+        self.write_paused = False
+        if self.exchange is not None:
+            self.exchange.client_write_paused(False)
+
+    # -- httptools callbacks -----------------------------------------------------------
+
+    def on_message_begin(self):
+        self.req = Request()
+        self.in_head = True
+        self.head_size = 0
+
+    def on_url(self, url):
+        self.req.url += url.decode("latin-1")
+        self.head_size += len(url)
+
+    def on_header(self, name, value):
+        self.req.headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        self.head_size += len(name) + len(value) + 4
+
+    def on_headers_complete(self):
+        self.in_head = False
+        self.head_bytes = 0
+        if self.head_size > _MAX_HEAD:
+            self.head_too_large = True
+            return
+        parser = self.parser
+        req = self.req
+        req.method = parser.get_method().decode("ascii")
+        req.version = parser.get_http_version()
+        req.keep_alive = parser.should_keep_alive()
+        req.upgrade = parser.should_upgrade()
+        for name, value in req.headers:
+            low = name.lower()
+            if low == "content-length":
+                req.length = int(value) if value.isdigit() else None
+            elif low == "transfer-encoding" and "chunked" in value.lower():
+                req.chunked = True
+        if req.upgrade:
+            self.req_upgraded = req
+        if self.exchange is None and not self.queue:
+            self.start(req)
+        else:
+            self.queue.append(req)
+            self.pause()
+
+    def on_body(self, body):
+        req = self.req
+        req.received += len(body)
+        if req.received > self.front.max_body_size:
+            self.close()
+            return
+        sink = req.sink
+        if sink is not None:
+            sink.write_body(body)
+        else:
+            req.chunks.append(body)
+            req.buffered += len(body)
+            if req.buffered > _BUFFER_LIMIT and not req.paused:
+                req.paused = True
+                self.pause()
+
+    def on_message_complete(self):
+        req = self.req
+        req.complete = True
+        if req.sink is not None:
+            req.sink.body_done()
+
+    # -- flow ----------------------------------------------------------------------
+
+    def pause(self):
+        self.paused += 1
+        if self.paused == 1 and not self.closed:
+            self.transport.pause_reading()
+
+    def resume(self):
+        self.paused -= 1
+        if self.paused == 0 and not self.closed:
+            self.transport.resume_reading()
+
+    def start(self, req):
+        self.exchange = Exchange(self, req)
+        self.exchange.task = self.front.loop.create_task(self.exchange.run())
+
+    def finished(self, keep_alive):
+        """The exchange is over; next request, or close."""
+        self.exchange = None
+        if not keep_alive or self.closed:
+            self.close()
+            return
+        if self.queue:
+            req = self.queue.pop(0)
+            self.resume()
+            self.start(req)
+
+    def write(self, data):
+        if not self.closed:
+            self.transport.write(data)
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            self.transport.close()
+
+    def abort(self):
+        if not self.closed:
+            self.closed = True
+            self.transport.abort()
+
+    def bad_request(self, reason, status=400):
+        self.front.log.warning("Bad request from %s: %s", self.remote_ip, reason)
+        if self.exchange is None and not self.closed:
+            body = f"{_reason(status)}: {reason}\n".encode()
+            self.write(
+                f"HTTP/1.1 {status} {_reason(status)}\r\n".encode()
+                + b"Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"
+                + b"Content-Length: %d\r\n\r\n" % len(body)
+                + body
+            )
+        self.close()
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """A connection to the app or to the proxy's tornado app."""
+
+    def __init__(self):
+        self.transport = None
+        self.exchange = None
+        self.closed = False
+        self.raw = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+
+    def data_received(self, data):
+        if self.raw is not None:
+            self.raw(data)
+        elif self.exchange is not None:
+            self.exchange.upstream_data(data)
+        else:
+            self.close()  # bytes nobody asked for: not reusable
+
+    def eof_received(self):
+        return False
+
+    def connection_lost(self, exc):
+        self.closed = True
+        if self.exchange is not None:
+            self.exchange.upstream_lost()
+
+    def pause_writing(self):
+        if self.exchange is not None:
+            self.exchange.upstream_write_paused(True)
+
+    def resume_writing(self):
+        if self.exchange is not None:
+            self.exchange.upstream_write_paused(False)
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            self.transport.close()
+
+
+class FrameGuard:
+    """Follows the client's websocket frames; refuses messages over ``limit`` bytes."""
+
+    __slots__ = ("limit", "head", "skip", "message")
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.head = b""
+        self.skip = 0
+        self.message = 0
+
+    def feed(self, data):
+        """False when a message is too big."""
+        i, n = 0, len(data)
+        while i < n:
+            if self.skip:
+                k = min(self.skip, n - i)
+                self.skip -= k
+                i += k
+                continue
+            need = 2 - len(self.head)
+            if need > 0:
+                self.head += data[i : i + need]
+                i += need
+                if len(self.head) < 2:
+                    return True
+            b0, b1 = self.head[0], self.head[1]
+            size = b1 & 0x7F
+            extra = (2 if size == 126 else 8 if size == 127 else 0) + (4 if b1 & 0x80 else 0)
+            need = 2 + extra - len(self.head)
+            if need > 0:
+                self.head += data[i : i + need]
+                i += min(need, n - i)
+                if len(self.head) < 2 + extra:
+                    return True
+            if size == 126:
+                size = int.from_bytes(self.head[2:4], "big")
+            elif size == 127:
+                size = int.from_bytes(self.head[2:10], "big")
+            opcode = b0 & 0x0F
+            if opcode < 8:  # data frames add up to a message; control frames do not
+                self.message += size
+                if self.message > self.limit:
+                    return False
+                if b0 & 0x80:
+                    self.message = 0
+            self.head = b""
+            self.skip = size
+        return True
+
+
+def _close_frame(code, reason):
+    payload = code.to_bytes(2, "big") + reason.encode()
+    return bytes((0x88, len(payload))) + payload
+
+
+class Exchange:
+    """One request: forwarded to the app, or relayed to the tornado app."""
+
+    def __init__(self, client, req):
+        self.client = client
+        self.front = client.front
+        self.req = req
+        self.task = None
+        self.mode = None
+        self.conn = None
+        self.parser = None
+        self.status = 0
+        self.reason = b""
+        self.headers = []
+        self.head_sent = False
+        self.until_eof = False
+        self.chunked_out = False
+        # after an upgrade request the connection does not go back to HTTP
+        self.close_after = not req.keep_alive or req.upgrade
+        self.raw_seen = []
+        self.response_done = None
+        self.body_sent = req.complete and not req.chunks
+        self.interim = False
+        self.out = []
+        self.upstream_paused = False
+        self.last_read = 0.0
+        self.timer = None
+        self.active = False
+        self.close_upstream = False
+
+    # -- the exchange ------------------------------------------------------------------
+
+    async def run(self):
+        front = self.front
+        req = self.req
+        try:
+            verdict = front.sort(req)
+            if verdict is not FORWARD and verdict is not RELAY:
+                verdict = await front.check(req, verdict)
+            if self.client.closed:
+                return
+            self.mode = verdict
+            relay = verdict is RELAY
+            if not relay:
+                fw = front.fw
+                path = req.url.partition("?")[0]
+                self.active = fw.counts_as_activity(path)
+                if self.active:
+                    fw.touch()
+                if not req.complete and (req.header("Expect") or "").lower() == "100-continue":
+                    self.client.write(_CONTINUE)
+            await self._send(relay)
+        except Exception:
+            front.log.exception("%s %s: proxy error", req.method, scrub_uri(req.url))
+            if not self.head_sent:
+                self.send_page(500, "Proxy error", "The proxy failed on this request.")
+            self.finish(False)
+
+    async def _send(self, relay):
+        front = self.front
+        req = self.req
+        head = self._request_head(relay)
+        for attempt in (0, 1):
+            try:
+                conn, reused = await front.connect(relay)
+            except OSError as e:
+                self._upstream_failed(e)
+                return
+            if self.client.closed:
+                front.release(conn, relay)
+                return
+            self.conn = conn
+            conn.exchange = self
+            self.parser = httptools.HttpResponseParser(self)
+            self.response_done = front.loop.create_future()
+            body = (
+                b"".join(_chunk(c) if req.chunked else c for c in req.chunks) if req.chunks else b""
+            )
+            req.chunks = []
+            req.buffered = 0
+            if req.paused:
+                req.paused = False
+                self.client.resume()
+            data = head + body
+            if req.complete and req.chunked:
+                data += b"0\r\n\r\n"
+            conn.transport.write(data)
+            if req.complete:
+                self.body_sent = True
+            else:
+                req.sink = self
+            if not relay and front.fw.request_timeout:
+                self.last_read = front.loop.time()
+                self.timer = front.loop.call_later(front.fw.request_timeout, self._check_timeout)
+            ok = await self.response_done
+            if ok is None and reused and attempt == 0 and req.received == 0 and not self.status:
+                # a kept-alive connection the app had closed: once more, on a new one
+                self._cancel_timer()
+                continue
+            break
+        self._cancel_timer()
+        if ok is None and not self.head_sent:
+            self._upstream_failed(ConnectionError("connection closed"))
+
+    def _request_head(self, relay):
+        req = self.req
+        client = self.client
+        if relay:
+            headers = [h for h in req.headers if h[0].lower() not in _RELAY_DROP]
+            headers.append((CLIENT_HEADER, f"{client.protocol} {client.remote_ip}"))
+            return _encode_head(f"{req.method} {req.url} HTTP/{req.version}\r\n", headers)
+        fw = self.front.fw
+        websocket = req.upgrade
+        headers = fw.headers_for_app(
+            req.headers,
+            remote_ip=client.remote_ip,
+            protocol=client.protocol,
+            user=req.user,
+            upgrade=websocket,
+        )
+        if not any(n.lower() == "host" for n, _ in headers):
+            headers.append(("Host", self.front.default_host))
+        if req.chunked:
+            headers.append(("Transfer-Encoding", "chunked"))
+        elif req.length is not None:
+            headers.append(("Content-Length", str(req.length)))
+        return _encode_head(f"{req.method} {fw.upstream_path(req.url)} HTTP/1.1\r\n", headers)
+
+    # -- request body ----------------------------------------------------------------------
+
+    def write_body(self, data):
+        conn = self.conn
+        if conn is None or conn.closed:
+            return
+        conn.transport.write(_chunk(data) if self.req.chunked else data)
+
+    def body_done(self):
+        self.req.sink = None
+        self.body_sent = True
+        if self.req.chunked and self.conn is not None and not self.conn.closed:
+            self.conn.transport.write(b"0\r\n\r\n")
+        if self.response_done is not None and self.response_done.done():
+            self.finish(self._keep_alive())
+
+    def upstream_write_paused(self, paused):
+        if paused:
+            self.client.pause()
+        else:
+            self.client.resume()
+
+    def client_write_paused(self, paused):
+        conn = self.conn
+        if conn is None or conn.closed or paused == self.upstream_paused:
+            return
+        self.upstream_paused = paused
+        if paused:
+            conn.transport.pause_reading()
+        else:
+            conn.transport.resume_reading()
+
+    # -- response ----------------------------------------------------------------------------
+
+    def upstream_data(self, data):
+        self.last_read = self.front.loop.time() if self.timer is not None else 0.0
+        relay = self.mode is RELAY
+        if self.req.upgrade and not self.head_sent:
+            self.raw_seen.append(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as e:
+            offset = e.args[0] if e.args else len(data)
+            self._upgraded(data, offset, relay)
+            return
+        except httptools.HttpParserError as e:
+            self.front.log.warning("%s: bad response from the app: %s", self.req.url, e)
+            self._abort_response()
+            return
+        if relay:
+            self.client.write(data)
+        elif self.out:
+            self.client.write(b"".join(self.out))
+            self.out.clear()
+        done = self.response_done
+        if done.done() and done.result():
+            if not self.body_sent:
+                self.close_after = True  # answered before the body was read
+            self.finish(self._keep_alive())
+
+    def on_status(self, status):
+        self.reason += status
+
+    def on_header(self, name, value):
+        self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self):
+        status = self.parser.get_status_code()
+        self.status = status
+        if 100 <= status < 200 and status != 101:
+            self.interim = True  # 100 Continue and friends: the final answer follows
+            self.headers = []
+            self.reason = b""
+            return
+        if self.mode is RELAY:
+            self.head_sent = True
+            return
+        if status == 101:
+            return  # the upgrade: sent whole in _upgraded
+        self._send_head()
+
+    def on_body(self, body):
+        if self.mode is RELAY or self.interim:
+            return
+        if self.chunked_out:
+            self.out.append(_chunk(body))
+        else:
+            self.out.append(body)
+        if self.active:
+            self.front.fw.touch()
+
+    def on_message_complete(self):
+        if self.interim:
+            self.interim = False
+            return
+        if self.response_done.done():
+            return  # HEAD: done at the headers already
+        if self.chunked_out:
+            self.out.append(b"0\r\n\r\n")
+        self.response_done.set_result(True)
+
+    def _send_head(self):
+        req = self.req
+        front = self.front
+        status = self.status
+        no_body = req.method == "HEAD" or status in (204, 304)
+        headers = []
+        connection = set()
+        length = None
+        chunked = False
+        for name, value in self.headers:
+            low = name.lower()
+            if low == "connection":
+                connection.update(t.strip().lower() for t in value.split(","))
+        for name, value in self.headers:
+            low = name.lower()
+            if low in _FRAMING or low in connection:
+                if low == "content-length":
+                    length = value
+                elif low == "transfer-encoding":
+                    chunked = "chunked" in value.lower()
+                continue
+            if low == "location":
+                value = front.fw.rewrite_location(value)
+            headers.append((name, value))
+        headers = front.policy.rewrite(headers, req.header("Origin"))
+        if no_body:
+            if req.method == "HEAD" and length is not None:
+                headers.append(("Content-Length", length))
+        elif length is not None and not chunked:
+            headers.append(("Content-Length", length))
+        elif req.version == "1.1":
+            headers.append(("Transfer-Encoding", "chunked"))
+            self.chunked_out = True
+            self.until_eof = not chunked
+        else:
+            self.close_after = True
+            self.until_eof = not chunked
+        if self.close_after or not self.body_sent:
+            # a body the app did not wait for: this connection cannot go on
+            self.close_after = True
+            headers.append(("Connection", "close"))
+        elif req.version == "1.0":
+            headers.append(("Connection", "keep-alive"))
+        reason = self.reason.decode("latin-1") or _reason(status)
+        self.out.append(_encode_head(f"HTTP/1.1 {status} {reason}\r\n", headers))
+        self.head_sent = True
+        if no_body and req.method == "HEAD":
+            # the app sends no body for HEAD, but the parser cannot know
+            self.response_done.set_result(True)
+            self.close_upstream = True
+
+    def _upgraded(self, data, offset, relay):
+        """The app (or the tornado app) switched protocols: pipe bytes both ways."""
+        client = self.client
+        conn = self.conn
+        if self.status != 101:
+            self._abort_response()
+            return
+        client.write(b"".join(self.raw_seen) if self.raw_seen else data)
+        self.raw_seen = []
+        self._cancel_timer()
+        conn.exchange = None
+        conn.raw = client.write
+        guard = None
+        if not relay:
+            guard = FrameGuard(self.front.fw.ws_max_size)
+        active = self.active
+        fw = self.front.fw
+
+        def from_client(chunk):
+            if guard is not None and not guard.feed(chunk):
+                fw.log.warning("%s: websocket message over %d bytes", self.req.url, guard.limit)
+                client.write(_close_frame(1009, "message too big"))
+                client.close()
+                conn.close()
+                return
+            if active:
+                fw.touch()
+            conn.transport.write(chunk)
+
+        app_guard = FrameGuard(fw.ws_max_size) if guard is not None else None
+
+        def from_app(chunk):
+            if app_guard is not None and not app_guard.feed(chunk):
+                fw.log.warning("%s: app websocket message over %d bytes", self.req.url, guard.limit)
+                client.write(_close_frame(1009, "message too big"))
+                client.close()
+                conn.close()
+                return
+            if active:
+                fw.touch()
+            client.write(chunk)
+
+        conn.raw = from_app
+        client.raw = from_client
+        tail = self.req.raw_tail
+        self.req.raw_tail = b""
+        client.exchange = _Pipe(client, conn)
+        conn.exchange = client.exchange
+        client.resume()
+        if tail:
+            from_client(tail)
+
+    # -- endings --------------------------------------------------------------------------
+
+    def _keep_alive(self):
+        return not self.close_after and self.parser is not None
+
+    def finish(self, keep_alive):
+        if self.client.exchange is not self:
+            return
+        self._cancel_timer()
+        conn = self.conn
+        if conn is not None:
+            done = self.response_done
+            reusable = (
+                done is not None
+                and done.done()
+                and done.result()
+                and self.body_sent
+                and not self.until_eof
+                and not self.close_upstream
+                and self.parser.should_keep_alive()
+            )
+            if self.upstream_paused:
+                conn.transport.resume_reading()
+            if reusable:
+                self.front.release(conn, self.mode is RELAY)
+            else:
+                conn.exchange = None
+                conn.close()
+        self.req.sink = None
+        self.client.finished(keep_alive)
+
+    def client_lost(self):
+        if self.task is not None and not self.task.done() and self.conn is None:
+            self.task.cancel()
+        if self.conn is not None:
+            self.conn.exchange = None
+            self.conn.close()
+        if self.response_done is not None and not self.response_done.done():
+            self.response_done.set_result(None)
+        self._cancel_timer()
+
+    def upstream_lost(self):
+        done = self.response_done
+        if done is None or done.done():
+            return
+        if self.until_eof and self.head_sent:
+            if self.chunked_out:
+                self.client.write(b"".join(self.out) + b"0\r\n\r\n")
+            elif self.out:
+                self.client.write(b"".join(self.out))
+            self.out.clear()
+            self.until_eof = False
+            self.close_upstream = True
+            done.set_result(True)
+            self.finish(self._keep_alive() and self.body_sent)
+            return
+        if self.head_sent:
+            self._abort_response()
+            return
+        done.set_result(None)
+
+    def _abort_response(self):
+        """The app failed mid-response: the client sees its connection cut."""
+        if self.response_done is not None and not self.response_done.done():
+            self.response_done.set_result(False)
+        if self.head_sent:
+            self.front.log.warning(
+                "%s %s: app response broke off", self.req.method, scrub_uri(self.req.url)
+            )
+            self.client.abort()
+            self.finish(False)
+        else:
+            self._upstream_failed(ConnectionError("bad response"))
+
+    def _upstream_failed(self, exc):
+        fw = self.front.fw
+        child = fw.child
+        self.front.log.warning(
+            "%s %s: app request failed: %s",
+            self.req.method,
+            self.req.url.partition("?")[0],
+            type(exc).__name__,
+        )
+        if isinstance(exc, asyncio.TimeoutError):
+            self.send_page(
+                504,
+                "Gateway timeout",
+                f"{child.app_name} did not answer within {fw.request_timeout:g}s.",
+            )
+        elif child.state != _child.READY:
+            self.send_page(
+                502 if child.state != _child.STARTING else 503,
+                f"{child.app_name} is not running",
+                f"The app {child.app_name} stopped; it is being restarted. This page reloads by "
+                "itself."
+                if child.state == _child.RESTARTING
+                else f"{child.app_name} is not running.",
+                refresh=2 if child.state == _child.RESTARTING else None,
+                headers=[("Retry-After", "2")],
+            )
+        else:
+            self.send_page(
+                502, "Bad gateway", f"Could not reach {child.app_name}: {type(exc).__name__}."
+            )
+        self.finish(False)
+
+    def _check_timeout(self):
+        self.timer = None
+        fw = self.front.fw
+        loop = self.front.loop
+        idle = loop.time() - self.last_read
+        if idle < fw.request_timeout:
+            self.timer = loop.call_later(fw.request_timeout - idle, self._check_timeout)
+            return
+        if self.response_done is not None and not self.response_done.done():
+            self.response_done.set_result(False)
+        if self.head_sent:
+            self._abort_response()
+        else:
+            self._upstream_failed(asyncio.TimeoutError())
+
+    def _cancel_timer(self):
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def send_page(self, status, title, message, *, refresh=None, headers=()):
+        if self.head_sent or self.client.closed:
+            return
+        req = self.req
+        content_type, body = render(
+            title, message, html="text/html" in (req.header("Accept") or ""), refresh=refresh
+        )
+        body = body.encode("utf-8")
+        out = [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+        ]
+        out.extend(headers)
+        out.extend(self.front.policy.own_headers(req.header("Origin")))
+        if self.close_after or not req.complete:
+            self.close_after = True
+            out.append(("Connection", "close"))
+        self.head_sent = True
+        self.client.write(_encode_head(f"HTTP/1.1 {status} {_reason(status)}\r\n", out) + body)
+
+
+class _Pipe:
+    """The exchange of an upgraded connection: either side closing closes the other."""
+
+    def __init__(self, client, conn):
+        self.client = client
+        self.conn = conn
+
+    def client_lost(self):
+        self.conn.close()
+
+    def upstream_lost(self):
+        self.client.close()
+
+    def client_write_paused(self, paused):
+        if not self.conn.closed:
+            (self.conn.transport.pause_reading if paused else self.conn.transport.resume_reading)()
+
+    def upstream_write_paused(self, paused):
+        if not self.client.closed:
+            (
+                self.client.transport.pause_reading
+                if paused
+                else self.client.transport.resume_reading
+            )()
+
+    def write_body(self, data):
+        pass
+
+    def body_done(self):
+        pass
+
+
+def _reason(status):
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def internal_address():
+    """An abstract Unix socket name for the proxy's own tornado app (Linux), else a path."""
+    name = f"jhembed-{os.getpid()}-{os.urandom(6).hex()}"
+    if hasattr(socket, "AF_UNIX") and os.uname().sysname == "Linux":
+        return "\0" + name
+    import tempfile
+
+    return os.path.join(tempfile.gettempdir(), name + ".sock")
+
+
+def internal_socket(address):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(address)
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+__all__ = ["Front", "internal_address", "internal_socket"]
