@@ -655,6 +655,7 @@ class Exchange:
         self.timer = None
         self.active = False
         self.close_upstream = False
+        self.upstream_keep_alive = False
 
     # -- the exchange ------------------------------------------------------------------
 
@@ -748,10 +749,8 @@ class Exchange:
         )
         if not any(n.lower() == "host" for n, _ in headers):
             headers.append(("Host", self.front.default_host))
-        if req.chunked:
+        if req.chunked:  # Content-Length, when sent, is among the client's headers
             headers.append(("Transfer-Encoding", "chunked"))
-        elif req.length is not None:
-            headers.append(("Content-Length", str(req.length)))
         return _encode_head(f"{req.method} {fw.upstream_path(req.url)} HTTP/1.1\r\n", headers)
 
     # -- request body ----------------------------------------------------------------------
@@ -821,8 +820,11 @@ class Exchange:
         self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self):
-        status = self.parser.get_status_code()
+        parser = self.parser
+        status = parser.get_status_code()
         self.status = status
+        # asked now: after the message the parser has moved on to the next one
+        self.upstream_keep_alive = parser.should_keep_alive()
         if 100 <= status < 200 and status != 101:
             self.interim = True  # 100 Continue and friends: the final answer follows
             self.headers = []
@@ -977,7 +979,7 @@ class Exchange:
                 and self.body_sent
                 and not self.until_eof
                 and not self.close_upstream
-                and self.parser.should_keep_alive()
+                and self.upstream_keep_alive
             )
             if self.upstream_paused:
                 conn.transport.resume_reading()
