@@ -667,7 +667,8 @@ class WebSocketProxyHandler(_ProxyMixin, websocket.WebSocketHandler):
                     request, user=self.current_user, websocket_handshake=True
                 ),
                 protocols=protocols,
-                max_msg_size=fw.ws_max_size,
+                # aiohttp refuses a message of exactly max_msg_size: allow the limit itself
+                max_msg_size=fw.ws_max_size + 1,
                 autoclose=True,
                 autoping=True,
                 compress=0,

@@ -1,0 +1,202 @@
+"""The proxy's lean front (jhembed.proxy.front): raw HTTP/1.1 on the hot path.
+
+Raw sockets where an HTTP client would hide what is on the wire: pipelining,
+HTTP/1.0, Expect: 100-continue, framing of what the app receives.  The same
+requests go through ``--no-fast-path`` (tornado only) as a reference.
+"""
+
+import asyncio
+import json
+
+import psutil
+import pytest
+import websockets
+from proxyutil import run_proxy
+
+from jhembed.proxy.front import FrameGuard
+
+MODES = [pytest.param((), id="front"), pytest.param(("--no-fast-path",), id="tornado")]
+
+
+async def exchange(port, raw, *, read_until_close=True, timeout=10):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(raw)
+    await writer.drain()
+    try:
+        if read_until_close:
+            data = await asyncio.wait_for(reader.read(), timeout)
+        else:
+            data = await asyncio.wait_for(reader.read(65536), timeout)
+    finally:
+        writer.close()
+    return data
+
+
+def responses(data):
+    """Split raw HTTP/1.1 responses with Content-Length bodies: [(status line, headers, body)]."""
+    out = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers.setdefault(name.strip().lower(), []).append(value.strip())
+        length = int(headers.get("content-length", ["0"])[0])
+        out.append((lines[0], headers, rest[:length]))
+        data = rest[length:]
+    return out
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_pipelined_requests_answered_in_order(mode):
+    async with run_proxy(*mode) as p:
+        raw = (
+            b"".join(f"GET /echo?n={i} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for i in range(1, 4))
+            + b"GET /echo?n=4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        got = responses(await exchange(p.port, raw))
+        assert [r[0] for r in got] == ["HTTP/1.1 200 OK"] * 4
+        assert [json.loads(r[2])["query"] for r in got] == [f"n={i}" for i in range(1, 5)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_app_gets_one_content_length_and_the_body(mode):
+    async with run_proxy(*mode) as p:
+        body = b"x" * 3000
+        raw = (
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Content-Length: 3000\r\n\r\n" + body
+        )
+        [(status, _, payload)] = responses(await exchange(p.port, raw))
+        echo = json.loads(payload)
+        lengths = [v for n, v in echo["headers"] if n.lower() == "content-length"]
+        assert status == "HTTP/1.1 200 OK"
+        # the front passes the client's framing on; tornado's path streams it chunked
+        assert lengths == (["3000"] if not mode else []) and echo["length"] == 3000
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_chunked_request_body_reaches_the_app_whole(mode):
+    async with run_proxy(*mode) as p:
+        raw = (
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+        )
+        [(_, _, payload)] = responses(await exchange(p.port, raw))
+        assert json.loads(payload)["length"] == 11
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_http10_client_without_host(mode):
+    async with run_proxy(*mode) as p:
+        data = await exchange(p.port, b"GET /echo HTTP/1.0\r\n\r\n")
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.") and b" 200 " in head.split(b"\r\n")[0]
+        # no chunked framing for an HTTP/1.0 client; the connection closes after
+        assert b"chunked" not in head.lower()
+        assert json.loads(body)["path"] == "/echo"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_expect_100_continue(mode):
+    async with run_proxy(*mode) as p:
+        reader, writer = await asyncio.open_connection("127.0.0.1", p.port)
+        writer.write(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+            b"Expect: 100-continue\r\nConnection: close\r\n\r\n"
+        )
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert interim.startswith(b"HTTP/1.1 100")
+        writer.write(b"abcd")
+        data = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        [(status, _, payload)] = responses(data)
+        assert status == "HTTP/1.1 200 OK" and json.loads(payload)["length"] == 4
+        # the app never sees Expect (the proxy answered it)
+        names = {n.lower() for n, _ in json.loads(payload)["headers"]}
+        assert "expect" not in names
+
+
+async def test_front_answers_headers_too_large_with_431():
+    async with run_proxy() as p:
+        raw = b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n"
+        data = await exchange(p.port, raw)
+        assert data.startswith(b"HTTP/1.1 431")
+
+
+async def test_client_sent_front_header_never_reaches_the_app():
+    # X-Jhembed-Client carries the client's address from the front to tornado:
+    # a client's own copy must not set it, nor reach the app
+    async with run_proxy() as p:
+        raw = (
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"X-Jhembed-Client: https 10.9.9.9\r\n\r\n"
+        )
+        [(_, _, payload)] = responses(await exchange(p.port, raw))
+        headers = {n.lower(): v for n, v in json.loads(payload)["headers"]}
+        assert "x-jhembed-client" not in headers
+        assert headers["x-forwarded-for"] == "127.0.0.1"
+        assert headers["x-forwarded-proto"] == "http"
+
+
+async def test_app_connections_are_reused():
+    async with run_proxy() as p:
+        [app] = p.children()
+        [app_port] = {c.laddr.port for c in app.net_connections() if c.status == "LISTEN"}
+        reader, writer = await asyncio.open_connection("127.0.0.1", p.port)
+        for _ in range(20):
+            writer.write(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+        to_app = [
+            c
+            for c in psutil.Process(p.pid).net_connections()
+            if c.raddr and c.raddr.port == app_port and c.status == "ESTABLISHED"
+        ]
+        writer.close()
+        # twenty requests one after the other: one kept-alive connection to the app
+        assert len(to_app) == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_websocket_echo_and_size_limit(mode):
+    async with run_proxy("--websocket-max-message-size", "1000", *mode) as p:
+        async with websockets.connect(f"ws://127.0.0.1:{p.port}/ws") as ws:
+            for size in (10, 999, 1000):
+                await ws.send("b" * size)
+                assert await ws.recv() == "b" * size
+            await ws.send("b" * 1001)
+            with pytest.raises(websockets.ConnectionClosed) as e:
+                await ws.recv()
+        assert e.value.rcvd is None or e.value.rcvd.code == 1009
+
+
+def _frame(opcode, payload, fin=True, mask=b"\x01\x02\x03\x04"):
+    n = len(payload)
+    head = bytes([(0x80 if fin else 0) | opcode])
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 65536:
+        head += bytes([0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([0x80 | 127]) + n.to_bytes(8, "big")
+    return head + mask + payload
+
+
+def test_frame_guard_counts_messages_across_frames_and_reads():
+    guard = FrameGuard(100)
+    data = (
+        _frame(1, b"a" * 60, fin=False)
+        + _frame(9, b"ping")  # a control frame in between does not count
+        + _frame(0, b"a" * 40)  # 100 bytes: allowed
+        + _frame(2, b"z" * 300, fin=True)[:8]  # the next message: its header only
+    )
+    # fed one byte at a time: headers split across reads
+    assert all(guard.feed(data[i : i + 1]) for i in range(len(data) - 1))
+    assert guard.feed(data[-1:]) is False  # 300 > 100 once its header is complete
+
+    guard = FrameGuard(70_000)
+    assert guard.feed(_frame(2, b"y" * 66_000)) is True  # 16-bit length
+    assert guard.feed(_frame(2, b"y" * 70_001)[:20]) is False  # 64-bit length
