@@ -200,3 +200,10 @@ def test_frame_guard_counts_messages_across_frames_and_reads():
     guard = FrameGuard(70_000)
     assert guard.feed(_frame(2, b"y" * 66_000)) is True  # 16-bit length
     assert guard.feed(_frame(2, b"y" * 70_001)[:20]) is False  # 64-bit length
+
+
+async def test_duplicate_host_refused():
+    async with run_proxy() as p:
+        raw = b"GET /echo HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n"
+        data = await exchange(p.port, raw)
+        assert data.startswith(b"HTTP/1.1 400")

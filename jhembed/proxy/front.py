@@ -41,6 +41,7 @@ _MAX_HEAD = (
     64 * 1024
 )  # request line and headers, as tornado's max_header_size  # request body held while the app connection opens
 _CACHE_SIZE = 4096
+IDLE_TIMEOUT = 3600.0  # a kept-alive client connection with no request for this long closes
 _SESSION_COOKIE = "jupyterhub-session-id"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _RELAY_DROP = frozenset((CLIENT_HEADER.lower(),))
@@ -125,6 +126,7 @@ class Front:
         self.log = log
         self.loop = asyncio.get_running_loop()
         self.servers = []
+        self.sweeper = None
         self.clients = set()
         self.app_pool = []
         self.relay_pool = []
@@ -148,9 +150,21 @@ class Front:
                 lambda: ClientConnection(self), sock=sock, ssl=ssl_context, backlog=1024
             )
             self.servers.append(server)
+        self.sweeper = self.loop.call_later(60, self._sweep)
+
+    def _sweep(self):
+        """Close client connections idle (between requests) for IDLE_TIMEOUT."""
+        limit = self.loop.time() - IDLE_TIMEOUT
+        for client in list(self.clients):
+            if client.exchange is None and client.last_active < limit:
+                client.close()
+        self.sweeper = self.loop.call_later(60, self._sweep)
 
     def stop(self):
         """Stop accepting; idle connections close, active ones finish."""
+        if self.sweeper is not None:
+            self.sweeper.cancel()
+            self.sweeper = None
         for server in self.servers:
             server.close()
         for client in list(self.clients):
@@ -345,6 +359,7 @@ class ClientConnection(asyncio.Protocol):
         self.head_bytes = 0
         self.head_size = 0
         self.head_too_large = False
+        self.refusal = ""
 
     # -- asyncio ---------------------------------------------------------------------
 
@@ -361,11 +376,13 @@ class ClientConnection(asyncio.Protocol):
             except OSError:
                 pass
         self.front.clients.add(self)
+        self.last_active = self.front.loop.time()
 
     def data_received(self, data):
         if self.raw is not None:
             self.raw(data)
             return
+        self.last_active = self.front.loop.time()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as e:
@@ -379,6 +396,9 @@ class ClientConnection(asyncio.Protocol):
             return
         if self.head_too_large:
             self.bad_request("headers too large", 431)
+            return
+        if self.refusal:
+            self.bad_request(self.refusal)
             return
         if self.in_head:
             # no end of headers in this read: all of it was request line and headers
@@ -432,12 +452,18 @@ class ClientConnection(asyncio.Protocol):
         req.version = parser.get_http_version()
         req.keep_alive = parser.should_keep_alive()
         req.upgrade = parser.should_upgrade()
+        hosts = 0
         for name, value in req.headers:
             low = name.lower()
-            if low == "content-length":
+            if low == "host":
+                hosts += 1
+            elif low == "content-length":
                 req.length = int(value) if value.isdigit() else None
             elif low == "transfer-encoding" and "chunked" in value.lower():
                 req.chunked = True
+        if hosts > 1:
+            self.refusal = "more than one Host header"
+            return
         if req.upgrade:
             self.req_upgraded = req
         if self.exchange is None and not self.queue:
