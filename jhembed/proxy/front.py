@@ -63,6 +63,19 @@ def _encode_head(first_line, headers):
         return head.encode("utf-8")
 
 
+_NAMES = {}
+
+
+def _header_name(raw):
+    """``content-type`` -> ``Content-Type``, as tornado writes header names (cached)."""
+    name = _NAMES.get(raw)
+    if name is None:
+        name = "-".join(w.capitalize() for w in raw.decode("latin-1").split("-"))
+        if len(_NAMES) < 2048:
+            _NAMES[raw] = name
+    return name
+
+
 def _chunk(data):
     return b"%x\r\n%s\r\n" % (len(data), data)
 
@@ -843,7 +856,7 @@ class Exchange:
         self.reason += status
 
     def on_header(self, name, value):
-        self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        self.headers.append((_header_name(name), value.decode("latin-1")))
 
     def on_headers_complete(self):
         parser = self.parser
