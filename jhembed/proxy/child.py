@@ -23,8 +23,10 @@ _OUTPUT_LINES = 40
 _BACKOFF_START = 0.5
 _BACKOFF_MAX = 30.0
 _STABLE_AFTER = 60.0
-_POLL_START = 0.01
-_POLL_MAX = 0.05
+# readiness probes: a refused connection costs microseconds, so probe often
+# (an app is ready on average half an interval before the proxy notices)
+_POLL_START = 0.005
+_POLL_MAX = 0.02
 
 
 class ChildStartError(Exception):
@@ -187,7 +189,7 @@ class ChildProcess:
                     f"{self.last_output()}"
                 )
             await asyncio.sleep(interval)
-            interval = min(interval * 1.5, _POLL_MAX)
+            interval = min(interval * 1.25, _POLL_MAX)
         self.state = READY
         self._ready_event.set()
         self.log.info("%s is ready", self.app_name)

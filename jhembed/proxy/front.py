@@ -25,9 +25,9 @@ import asyncio
 import os
 import socket
 from http import HTTPStatus
-from http.cookies import CookieError, SimpleCookie
 
 import httptools
+from tornado.httputil import parse_cookie
 from tornado.web import decode_signed_value
 
 from . import child as _child
@@ -291,13 +291,8 @@ class Front:
 
     @staticmethod
     def _cookie(header, name):
-        try:
-            jar = SimpleCookie()
-            jar.load(header)
-        except CookieError:
-            return None
-        morsel = jar.get(name)
-        return morsel.value if morsel is not None else None
+        # parsed as tornado parses them (lenient: other apps' odd cookies do not hide ours)
+        return parse_cookie(header).get(name)
 
     async def check(self, req, credential):
         """Ask the Hub about a credential; FORWARD when allowed, else RELAY."""
@@ -333,7 +328,7 @@ class Front:
         else:
             token = value
         session = req.header("Cookie")
-        session_id = self._cookie(session, _SESSION_COOKIE) if session else None
+        session_id = (self._cookie(session, _SESSION_COOKIE) if session else None) or ""
         try:
             # this cache is the only one on the hot path: a revoked token stops
             # working here within cache_max_age
