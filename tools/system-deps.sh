@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages that the tests, the demo or the benchmarks need,
 # only when they are missing:  tools/system-deps.sh test|demo|bench
-#   test:  chromium (browser tests), nginx and apache2 (deploy tests)
+#   test:  chromium (browser tests), nginx and apache2 (deploy tests), wrk (bench smoke test)
 #   demo:  nothing beyond Python and node
 #   bench: wrk (load generator)
 set -euo pipefail
@@ -12,7 +12,7 @@ need() {  # need <command> <debian package>
 }
 case "${1:-test}" in
     test)  need chromium chromium; need nginx nginx; need apache2 apache2
-           need curl curl; need openssl openssl ;;
+           need curl curl; need openssl openssl; need wrk wrk ;;
     demo)  ;;
     bench) need wrk wrk ;;
     *) echo "usage: $0 test|demo|bench" >&2; exit 2 ;;
