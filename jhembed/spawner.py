@@ -13,8 +13,12 @@ of ``jupyter-embedproxy`` to any spawner:
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import pwd
 import sys
+import tempfile
 from pathlib import Path
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
@@ -23,6 +27,7 @@ from tornado import web
 from traitlets import Bool, Dict, HasTraits, List, TraitError, Unicode, default, observe
 
 from .apps import CatalogError, load_catalog
+from .proxy.forward_util import START_REPORT_ENV
 from .proxy.headers import validate_cors_origins, validate_frame_ancestors
 
 MAX_OPTIONS_BYTES = 64 * 1024
@@ -425,11 +430,71 @@ class _CatalogProbe(HasTraits):
                         setattr(self, name, config[section][name])
 
 
-class EmbedSpawner(EmbedSpawnerMixin, LocalProcessSpawner):
+class _LocalStartReport:
+    """For local processes: the spawn waits for the proxy's word and fails with its reason.
+
+    The proxy writes "ready", or "failed" with why (the app's last output), to a
+    file named in ``JHEMBED_START_REPORT``; a failed or vanished proxy fails
+    ``start()`` with that text, which the Hub shows as the spawn's error
+    (progress events, the spawn page) instead of a bare exit status.
+    """
+
+    _report = ""
+
+    def get_env(self):
+        env = super().get_env()
+        if self._report:
+            env[START_REPORT_ENV] = self._report
+        return env
+
+    async def start(self):
+        fd, self._report = tempfile.mkstemp(prefix="jhembed-start-", suffix=".txt")
+        os.close(fd)
+        try:
+            if os.getuid() == 0:  # the proxy runs as the user: let it write the report
+                try:
+                    os.chown(self._report, pwd.getpwnam(self.user.name).pw_uid, -1)
+                except (KeyError, OSError):
+                    pass
+            ip_port = await super().start()
+            await self._wait_for_report()
+            return ip_port
+        finally:
+            try:
+                os.unlink(self._report)
+            except OSError:
+                pass
+            self._report = ""
+
+    async def _wait_for_report(self):
+        label = self._selection()[0].label
+        while True:
+            text = _read(self._report)
+            if text.startswith("ready"):
+                return
+            status = self.proc.poll() if self.proc is not None else None
+            if text.startswith("failed") or status is not None:
+                reason = text.partition("\n")[2].strip() or _read(self._report).partition("\n")[2]
+                raise RuntimeError(
+                    f"{label} did not start"
+                    + (f": {reason.strip()}" if reason.strip() else f" (exit status {status})")
+                )
+            await asyncio.sleep(0.1)
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+class EmbedSpawner(EmbedSpawnerMixin, _LocalStartReport, LocalProcessSpawner):
     """App catalog on LocalProcessSpawner (servers run as the users' system accounts)."""
 
 
-class SimpleEmbedSpawner(EmbedSpawnerMixin, SimpleLocalProcessSpawner):
+class SimpleEmbedSpawner(EmbedSpawnerMixin, _LocalStartReport, SimpleLocalProcessSpawner):
     """App catalog on SimpleLocalProcessSpawner: no system users (demos, tests)."""
 
 

@@ -42,7 +42,7 @@ from .._version import __version__
 from . import headers as _headers
 from .child import ChildProcess, ChildStartError
 from .forward import Forwarder, NotFoundHandler, make_handlers
-from .forward_util import CLIENT_HEADER
+from .forward_util import CLIENT_HEADER, START_REPORT_ENV
 
 
 class ConfigError(Exception):
@@ -937,6 +937,8 @@ class EmbedProxy(JupyterApp):
         if self.forwarder.activity is not None:
             self.forwarder.activity.start()
         child_task = asyncio.ensure_future(self.child.run())
+        report = os.environ.get(START_REPORT_ENV, "")
+        reporter = asyncio.ensure_future(self._report_ready(report)) if report else None
         stop_task = asyncio.ensure_future(stop.wait())
         try:
             done, _ = await asyncio.wait(
@@ -947,6 +949,8 @@ class EmbedProxy(JupyterApp):
                 if exc is not None:
                     if isinstance(exc, ChildStartError):
                         self.log.error("%s", exc)
+                        if report and not self.child.ever_ready:
+                            _write_report(report, f"failed\n{exc}\n")
                     else:
                         self.log.error("app supervision failed", exc_info=exc)
                     exit_code = 1
@@ -954,6 +958,8 @@ class EmbedProxy(JupyterApp):
                 self.log.info("Received %s, stopping", signal.Signals(self._stop_signal).name)
         finally:
             stop_task.cancel()
+            if reporter is not None:
+                reporter.cancel()
             if self.front is not None:
                 self.front.stop()
             self.http_server.stop()
@@ -972,10 +978,23 @@ class EmbedProxy(JupyterApp):
             await self.http_server.close_all_connections()
         return exit_code
 
+    async def _report_ready(self, path):
+        """Tell the spawner (``JHEMBED_START_REPORT``) that the app answered."""
+        await self.child.wait_ready()
+        _write_report(path, "ready\n")
+
     def start(self):
         if self.generate_config:
             return super().start()
         return _run_loop(self._run())
+
+
+def _write_report(path, text):
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+    except OSError:
+        pass
 
 
 def _no_nodelay_toggle(value):

@@ -92,12 +92,19 @@ class ChildProcess:
         self.env = dict(os.environ)
         self.env.update({k: _expand(v, values) for k, v in (environment or {}).items()})
 
+    _was_ready = False
+
     @property
     def host(self):
         return "127.0.0.1"
 
     async def wait_ready(self):
         await self._ready_event.wait()
+
+    @property
+    def ever_ready(self):
+        """Whether the app answered at least once (its first start succeeded)."""
+        return self._was_ready
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -191,6 +198,7 @@ class ChildProcess:
             await asyncio.sleep(interval)
             interval = min(interval * 1.25, _POLL_MAX)
         self.state = READY
+        self._was_ready = True
         self._ready_event.set()
         self.log.info("%s is ready", self.app_name)
 

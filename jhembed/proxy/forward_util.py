@@ -6,6 +6,9 @@ from urllib.parse import parse_qsl, urlencode
 
 # the client's scheme and address, from the proxy's front to its tornado app
 CLIENT_HEADER = "X-Jhembed-Client"
+# a file the spawner names for the proxy: "ready", or "failed" and the reason
+# with the app's last output, so a spawn that fails says why in the Hub
+START_REPORT_ENV = "JHEMBED_START_REPORT"
 
 
 def strip_token(uri):
