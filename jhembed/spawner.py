@@ -475,9 +475,12 @@ class _LocalStartReport:
             status = self.proc.poll() if self.proc is not None else None
             if text.startswith("failed") or status is not None:
                 reason = text.partition("\n")[2].strip() or _read(self._report).partition("\n")[2]
-                raise RuntimeError(
+                # an HTTPError: the Hub's REST API and spawn page show its message
+                raise web.HTTPError(
+                    500,
+                    "%s",
                     f"{label} did not start"
-                    + (f": {reason.strip()}" if reason.strip() else f" (exit status {status})")
+                    + (f": {reason.strip()}" if reason.strip() else f" (exit status {status})"),
                 )
             await asyncio.sleep(0.1)
 

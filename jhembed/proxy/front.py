@@ -183,6 +183,8 @@ class Front:
         for client in list(self.clients):
             if client.exchange is None:
                 client.close()
+            elif isinstance(client.exchange, _Pipe):
+                client.exchange.going_away()
 
     def close_all(self):
         for client in list(self.clients):
@@ -988,7 +990,7 @@ class Exchange:
         client.raw = from_client
         tail = self.req.raw_tail
         self.req.raw_tail = b""
-        client.exchange = _Pipe(client, conn)
+        client.exchange = _Pipe(client, conn, app_guard)
         conn.exchange = client.exchange
         client.resume()
         if tail:
@@ -1145,9 +1147,18 @@ class Exchange:
 class _Pipe:
     """The exchange of an upgraded connection: either side closing closes the other."""
 
-    def __init__(self, client, conn):
+    def __init__(self, client, conn, app_guard=None):
         self.client = client
         self.conn = conn
+        self.app_guard = app_guard  # follows the app's frames (None: relayed to tornado)
+
+    def going_away(self):
+        """The proxy stops: tell the websocket client (1001) if between two frames."""
+        guard = self.app_guard
+        if guard is not None and not guard.skip and not guard.head and not self.client.closed:
+            self.client.write(_close_frame(1001, "server shutting down"))
+        self.conn.close()
+        self.client.close()
 
     def client_lost(self):
         self.conn.close()
