@@ -14,9 +14,9 @@ import pytest
 # the helpers next to the main suite (hub.py, proxyutil.py, ...)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+
 def pytest_collection_modifyitems(items):
     here = Path(__file__).resolve().parent
     for item in items:
         if here in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.reliability)
-

@@ -10,7 +10,6 @@ def duration(full, reduced):
     return full if FULL else reduced
 
 
-
 def report(name, **figures):
     """Print a test's figures in one greppable line (``pytest -s`` or -rA shows it)."""
     parts = ", ".join(f"{k}={v}" for k, v in figures.items())

@@ -318,9 +318,7 @@ c.EmbedSpawner.apps = {{
     assert "stuck" not in user.get("servers", {}) or not user["servers"]["stuck"]["ready"]
     await asyncio.sleep(1)
     leftovers = [
-        p
-        for p in psutil.process_iter(["cmdline"])
-        if marker in " ".join(p.info["cmdline"] or [])
+        p for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])
     ]
     assert not leftovers
     report("never-ready", timeout_s=4, spawn_failed_after_s=round(elapsed, 1),
@@ -350,9 +348,7 @@ async def test_hub_down_sessions_keep_working(hub_factory):
     async with aiohttp.ClientSession() as s:
         async with s.get(direct + "echo", headers=auth) as r:
             assert r.status == 200
-        async with websockets.connect(
-            "ws" + direct[4:] + "ws", additional_headers=auth
-        ) as ws:
+        async with websockets.connect("ws" + direct[4:] + "ws", additional_headers=auth) as ws:
             await hub.stop(kill_servers=False)
             t_down = time.monotonic()
             served = errors = ws_msgs = 0
@@ -402,4 +398,3 @@ def _ts(iso):
     from datetime import datetime
 
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-
