@@ -243,6 +243,8 @@ class Forwarder:
             low = name.lower()
             if low in drop or low in _NEVER_FORWARDED:
                 continue
+            if low == "referer" and "token=" in value:
+                value = _strip_token(value)  # a page that still had ?token= in its URL
             headers.append((name, value))
         headers.append(
             ("X-Forwarded-For", f"{forwarded_for}, {remote_ip}" if forwarded_for else remote_ip)
