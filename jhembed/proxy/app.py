@@ -898,6 +898,7 @@ class EmbedProxy(JupyterApp):
         return server
 
     async def _run(self):
+        _raise_fd_limit()
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         self._stop_signal = None
@@ -994,6 +995,19 @@ def _write_report(path, text):
         with open(path, "w") as f:
             f.write(text)
     except OSError:
+        pass
+
+
+def _raise_fd_limit():
+    """Two file descriptors per proxied connection: lift the soft limit to the hard one."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = hard if hard != resource.RLIM_INFINITY else 1 << 20
+        if soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    except (ImportError, ValueError, OSError):
         pass
 
 
