@@ -10,12 +10,14 @@ in the site's own SQLite database.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import re
 import sqlite3
 import time
 
+import aiohttp
 from aiohttp import web
 
 from ..client import HubAPIError, HubClient
@@ -176,13 +178,22 @@ class HostSite:
                 'import { mount } from "/static/jhembed-host.js";'
                 f"const app = mount(document.getElementById('slot'), {json.dumps(src)}, {{timeout: 120000}});"
                 "const status = document.getElementById('status');"
-                "app.addEventListener('dirty', (e) => { status.textContent = e.detail.dirty ? 'unsaved changes' : ''; });"
+                # dirty: true says so; dirty: false clears only that, never a save's outcome
+                "app.addEventListener('dirty', (e) => {"
+                "  if (e.detail.dirty) status.textContent = 'unsaved changes';"
+                "  else if (status.textContent === 'unsaved changes') status.textContent = '';"
+                "});"
                 "document.getElementById('save').onclick = async () => {"
                 "  let saved;"
-                "  try { saved = await app.save(); } catch (e) { status.textContent = 'error: ' + e.message; return; }"
-                f"  const r = await fetch('/save/{app}', {{method: 'POST', headers: {{'Content-Type': 'application/json'}}, body: JSON.stringify({{path: saved.path}})}});"
-                "  const j = await r.json();"
-                "  status.textContent = r.ok ? ('saved ' + saved.path + ' as version ' + j.id + ' (' + j.size + ' bytes)') : ('error: ' + j.error);"
+                "  status.textContent = 'saving in the app...';"
+                "  try { saved = await app.save(); } catch (e) { status.textContent = 'error: the app did not save: ' + e.message; return; }"
+                "  status.textContent = 'saved in the app; keeping a version...';"
+                "  try {"
+                f"    const r = await fetch('/save/{app}', {{method: 'POST', headers: {{'Content-Type': 'application/json'}},"
+                "      body: JSON.stringify({path: saved.path}), signal: AbortSignal.timeout(90000)});"
+                "    const j = await r.json().catch(() => ({error: 'HTTP ' + r.status}));"
+                "    status.textContent = r.ok ? ('saved ' + saved.path + ' as version ' + j.id + ' (' + j.size + ' bytes)') : ('error: ' + j.error);"
+                "  } catch (e) { status.textContent = 'error: could not keep the version: ' + e.message; }"
                 '};</script><div id="slot"></div>'
             )
             body = f"<h1>{html.escape(label)}</h1>{save}"
@@ -224,6 +235,12 @@ class HostSite:
             content = json.dumps(model["content"])
         except HubAPIError as e:
             return web.json_response({"error": str(e)}, status=502)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+            # the Hub or the app did not answer: say so (the page shows it)
+            return web.json_response(
+                {"error": f"could not fetch {path} from the app: {type(e).__name__} {e}"},
+                status=502,
+            )
         cur = self.db.execute(
             "INSERT INTO versions (user, app, path, saved, size, content) VALUES (?, ?, ?, ?, ?, ?)",
             (user, app, path, time.time(), len(content), content),
