@@ -140,6 +140,8 @@ class Front:
         self.loop = asyncio.get_running_loop()
         self.servers = []
         self.sweeper = None
+        self.peak_clients = 0
+        self.trim_due = False
         self.clients = set()
         self.app_pool = []
         self.relay_pool = []
@@ -164,6 +166,20 @@ class Front:
             )
             self.servers.append(server)
         self.sweeper = self.loop.call_later(60, self._sweep)
+
+    def client_gone(self):
+        """After a wave of closed connections, give the freed memory back to the system."""
+        count = len(self.clients)
+        if count > self.peak_clients:
+            self.peak_clients = count
+        elif self.peak_clients >= 100 and count <= self.peak_clients // 2 and not self.trim_due:
+            self.trim_due = True
+            self.loop.call_later(1.0, self._trim)
+
+    def _trim(self):
+        self.trim_due = False
+        self.peak_clients = len(self.clients)
+        _release_memory()
 
     def _sweep(self):
         """Close client connections idle (between requests) for IDLE_TIMEOUT."""
@@ -422,6 +438,7 @@ class ClientConnection(asyncio.Protocol):
     def connection_lost(self, exc):
         self.closed = True
         self.front.clients.discard(self)
+        self.front.client_gone()
         if self.exchange is not None:
             self.exchange.client_lost()
 
@@ -1182,6 +1199,24 @@ class _Pipe:
         pass
 
     def body_done(self):
+        pass
+
+
+def _release_memory():
+    """Collect garbage, then ask glibc to return free heap pages (Linux; else a no-op).
+
+    Thousands of connections leave the allocator holding memory it no longer
+    uses; without this the process keeps that RSS after they close.
+    """
+    import gc
+
+    gc.collect()
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
         pass
 
 

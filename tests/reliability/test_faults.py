@@ -141,6 +141,7 @@ async def test_hanging_app_gets_504_in_time_and_blocks_nothing():
         )
 
 
+@pytest.mark.timeout(duration(60, 8) + 300)
 async def test_slow_reader_and_slow_uploader_keep_memory_bounded():
     seconds = duration(60, 8)
     async with run_proxy() as p:
@@ -325,6 +326,7 @@ c.EmbedSpawner.apps = {{
            error_has_app_output=True)  # fmt: skip
 
 
+@pytest.mark.timeout(duration(60, 10) + 400)
 async def test_hub_down_sessions_keep_working(hub_factory):
     down = duration(60, 10)
     args = ["--debug", "--activity-interval", "1", "--auth-cache-max-age", "600", "--",

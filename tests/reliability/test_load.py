@@ -34,6 +34,7 @@ def _fds(proc):
     return proc.num_fds()
 
 
+@pytest.mark.timeout(duration(300, 20) + 600)
 async def test_many_websockets_held_open_with_traffic():
     count = duration(1000, 300)
     seconds = duration(300, 20)
@@ -73,7 +74,7 @@ async def test_many_websockets_held_open_with_traffic():
             await asyncio.gather(*(talk(ws, i) for i, ws in enumerate(sockets)))
             peak_rss = proxy.memory_info().rss
             await asyncio.gather(*(ws.close() for ws in sockets))
-        await asyncio.sleep(2)
+        await asyncio.sleep(3)
         end_rss = proxy.memory_info().rss
         end_fds = _fds(proxy)
         # the proxy still answers
@@ -90,6 +91,7 @@ async def test_many_websockets_held_open_with_traffic():
            fds_after_close=end_fds)  # fmt: skip
 
 
+@pytest.mark.timeout(duration(600, 30) + 600)
 async def test_soak_mixed_traffic():
     seconds = duration(600, 30)
     rate = 50  # small requests per second, plus streams and websockets
