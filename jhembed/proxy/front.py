@@ -376,8 +376,6 @@ class ClientConnection(asyncio.Protocol):
         self.raw = None  # after an upgrade: where the client's bytes go
         self.closed = False
         self.paused = 0
-        self.write_paused = False
-        self.on_drain = None
         self.remote_ip = ""
         self.protocol = "http"
         self.req_upgraded = None
@@ -443,12 +441,10 @@ class ClientConnection(asyncio.Protocol):
             self.exchange.client_lost()
 
     def pause_writing(self):
-        self.write_paused = True
         if self.exchange is not None:
             self.exchange.client_write_paused(True)
 
     def resume_writing(self):
-        self.write_paused = False
         if self.exchange is not None:
             self.exchange.client_write_paused(False)
 
@@ -843,8 +839,8 @@ class Exchange:
     def upstream_data(self, data):
         self.last_read = self.front.loop.time() if self.timer is not None else 0.0
         relay = self.mode is RELAY
-        if self.req.upgrade and not self.head_sent:
-            self.raw_seen.append(data)
+        if self.req.upgrade and not self.head_sent and not relay:
+            self.raw_seen.append(data)  # the app's 101 goes out whole in _upgraded
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as e:
@@ -870,7 +866,8 @@ class Exchange:
         self.reason += status
 
     def on_header(self, name, value):
-        self.headers.append((_header_name(name), value.decode("latin-1")))
+        if self.mode is not RELAY:  # a relayed response goes out as it came
+            self.headers.append((_header_name(name), value.decode("latin-1")))
 
     def on_headers_complete(self):
         parser = self.parser
@@ -968,42 +965,36 @@ class Exchange:
         if self.status != 101:
             self._abort_response()
             return
+        # relayed: earlier bytes of the head went out as they came; forwarded: none did
         client.write(b"".join(self.raw_seen) if self.raw_seen else data)
         self.raw_seen = []
         self._cancel_timer()
-        conn.exchange = None
-        conn.raw = client.write
-        guard = None
-        if not relay:
-            guard = FrameGuard(self.front.fw.ws_max_size)
-        active = self.active
         fw = self.front.fw
+        active = self.active
 
-        def from_client(chunk):
-            if guard is not None and not guard.feed(chunk):
-                fw.log.warning("%s: websocket message over %d bytes", self.req.url, guard.limit)
-                client.write(_close_frame(1009, "message too big"))
-                client.close()
-                conn.close()
-                return
-            if active:
-                fw.touch()
-            conn.transport.write(chunk)
+        def one_way(guard, write, sender):
+            """Bytes from ``sender`` to ``write``; a message over the limit closes both."""
 
-        app_guard = FrameGuard(fw.ws_max_size) if guard is not None else None
+            def forward(chunk):
+                if guard is not None and not guard.feed(chunk):
+                    fw.log.warning(
+                        "%s: %s websocket message over %d bytes", self.req.url, sender, guard.limit
+                    )
+                    client.write(_close_frame(1009, "message too big"))
+                    client.close()
+                    conn.close()
+                    return
+                if active:
+                    fw.touch()
+                write(chunk)
 
-        def from_app(chunk):
-            if app_guard is not None and not app_guard.feed(chunk):
-                fw.log.warning("%s: app websocket message over %d bytes", self.req.url, guard.limit)
-                client.write(_close_frame(1009, "message too big"))
-                client.close()
-                conn.close()
-                return
-            if active:
-                fw.touch()
-            client.write(chunk)
+            return forward
 
-        conn.raw = from_app
+        # relayed upgrades are tornado's websockets: it checks their sizes itself
+        client_guard = None if relay else FrameGuard(fw.ws_max_size)
+        app_guard = None if relay else FrameGuard(fw.ws_max_size)
+        from_client = one_way(client_guard, conn.transport.write, "client")
+        conn.raw = one_way(app_guard, client.write, "app")
         client.raw = from_client
         tail = self.req.raw_tail
         self.req.raw_tail = b""
