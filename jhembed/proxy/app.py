@@ -851,21 +851,14 @@ class EmbedProxy(JupyterApp):
         """The lean front on the listening sockets, tornado behind it on an internal socket."""
         from .front import Front, internal_address, internal_socket
 
-        server = _BehindFrontHTTPServer(
-            app,
-            xheaders=True,  # see _BehindFrontHTTPServer
-            max_body_size=self.max_body_size or (1 << 62),
-            chunk_size=256 * 1024,
-            idle_connection_timeout=3600,
-            decompress_request=False,
-        )
+        server = self._http_server(_BehindFrontHTTPServer, app, xheaders=True)
         address = internal_address()
         server.add_socket(internal_socket(address))
         front = Front(
             self.forwarder,
             cookie_secret=app.settings["cookie_secret"],
             internal_address=address,
-            max_body_size=self.max_body_size or (1 << 62),
+            max_body_size=self._body_limit,
             log=self.log,
         )
         await front.start(self._bind(), ssl_context=self.ssl_server_context)
@@ -884,15 +877,24 @@ class EmbedProxy(JupyterApp):
                 f"cannot listen on {self.address}:{self.port}: {e.strerror}"
             ) from None
 
-    def _listen(self, app):
-        server = _ProxyHTTPServer(
+    @property
+    def _body_limit(self):
+        return self.max_body_size or (1 << 62)  # 0: no limit
+
+    def _http_server(self, cls, app, **kwargs):
+        """The tornado server for ``app``: on the listening sockets, or behind the front."""
+        return cls(
             app,
-            xheaders=False,
-            max_body_size=self.max_body_size or (1 << 62),
+            max_body_size=self._body_limit,
             chunk_size=256 * 1024,
             idle_connection_timeout=3600,
             decompress_request=False,
-            ssl_options=self.ssl_server_context,
+            **kwargs,
+        )
+
+    def _listen(self, app):
+        server = self._http_server(
+            _ProxyHTTPServer, app, xheaders=False, ssl_options=self.ssl_server_context
         )
         server.add_sockets(self._bind())
         return server
