@@ -469,18 +469,19 @@ class _LocalStartReport:
     async def _wait_for_report(self):
         label = self._selection()[0].label
         while True:
+            status = self.proc.poll() if self.proc is not None else None
+            # read after polling: a proxy that has exited wrote all it will
             text = _read(self._report)
             if text.startswith("ready"):
                 return
-            status = self.proc.poll() if self.proc is not None else None
             if text.startswith("failed") or status is not None:
-                reason = text.partition("\n")[2].strip() or _read(self._report).partition("\n")[2]
+                reason = text.partition("\n")[2].strip()
                 # an HTTPError: the Hub's REST API and spawn page show its message
                 raise web.HTTPError(
                     500,
                     "%s",
                     f"{label} did not start"
-                    + (f": {reason.strip()}" if reason.strip() else f" (exit status {status})"),
+                    + (f": {reason}" if reason else f" (exit status {status})"),
                 )
             await asyncio.sleep(0.1)
 
