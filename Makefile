@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# e.g. make demo DEMO_ARGS="--hub-port 8800 --host-port 8801"
+DEMO_ARGS ?=
 
 .PHONY: help setup demo test test-fast docs bench bench-quick lint clean
 
@@ -30,7 +32,7 @@ setup: $(VENV)/.installed node_modules/.installed
 
 demo: setup
 	bash tools/system-deps.sh demo
-	$(PY) -m jhembed.demo
+	$(PY) -m jhembed.demo $(DEMO_ARGS)
 
 test: setup
 	bash tools/system-deps.sh test

@@ -9,8 +9,13 @@
 
 Environment (all optional):
   JHEMBED_DEMO_DIR            state: database, cookie secret, users' homes (default: ./.demo)
-  JHEMBED_DEMO_HUB_PORT       public port of the Hub (default 8000, on 127.0.0.1)
-  JHEMBED_DEMO_HOST_ORIGIN    the host site that may frame the apps (default http://localhost:8001)
+  JHEMBED_DEMO_HUB_PORT       public port of the Hub (default 8700, on 127.0.0.1)
+  JHEMBED_DEMO_HUB_API_PORT   the Hub's internal API port (default 8702)
+  JHEMBED_DEMO_PROXY_API_PORT configurable-http-proxy's API port (default 8703)
+  JHEMBED_DEMO_HOST_ORIGIN    the host site that may frame the apps (default http://localhost:8701)
+
+The demo's ports are none of the defaults of JupyterHub (8000 public, 8081 internal
+API) and configurable-http-proxy (8001 API), so it runs beside a default JupyterHub.
   JHEMBED_DEMO_SERVICE_TOKEN  Hub API token of the host site (the demo generates one)
 """
 
@@ -22,7 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DEMO_DIR = Path(os.environ.get("JHEMBED_DEMO_DIR", HERE / ".demo"))
 DEMO_DIR.mkdir(parents=True, exist_ok=True)
-HOST_ORIGIN = os.environ.get("JHEMBED_DEMO_HOST_ORIGIN", "http://localhost:8001")
+HOST_ORIGIN = os.environ.get("JHEMBED_DEMO_HOST_ORIGIN", "http://localhost:8701")
 EXAMPLES = HERE / "share" / "jupyterhub" / "jhembed" / "examples"
 if not EXAMPLES.is_dir():  # installed package
     EXAMPLES = Path(sys.prefix) / "share" / "jupyterhub" / "jhembed" / "examples"
@@ -31,8 +36,11 @@ c = get_config()  # noqa: F821
 
 # -- the Hub -------------------------------------------------------------------------------
 c.JupyterHub.ip = "127.0.0.1"
-c.JupyterHub.port = int(os.environ.get("JHEMBED_DEMO_HUB_PORT", "8000"))
+c.JupyterHub.port = int(os.environ.get("JHEMBED_DEMO_HUB_PORT", "8700"))
 c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = int(os.environ.get("JHEMBED_DEMO_HUB_API_PORT", "8702"))
+PROXY_API_PORT = int(os.environ.get("JHEMBED_DEMO_PROXY_API_PORT", "8703"))
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{PROXY_API_PORT}"
 # configurable-http-proxy installed into the project by `npm ci` (make setup)
 c.ConfigurableHTTPProxy.command = [str(HERE / "node_modules" / ".bin" / "configurable-http-proxy")]
 c.JupyterHub.db_url = f"sqlite:///{DEMO_DIR / 'jupyterhub.sqlite'}"

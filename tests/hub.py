@@ -94,6 +94,7 @@ class Hub:
             [str(Path(sys.executable).parent), self.env.get("PATH", "")]
         )
         self.proc = None
+        self.version = None  # "6.1.1", from the Hub's API once it answers
         self._descendants = set()
         self._config = _BASE_CONFIG.format(
             port=self.port,
@@ -133,6 +134,7 @@ class Hub:
                 try:
                     async with s.get(self.api_url) as r:
                         if r.status == 200:
+                            self.version = (await r.json())["version"]
                             return self
                 except aiohttp.ClientError:
                     pass
@@ -218,14 +220,21 @@ class Hub:
         assert status == 201, (status, reply)
         return reply["token"]
 
-    async def spawn(self, name, server_name="", options=None, timeout=90):
+    def spawn_body(self, user_options):
+        """The POST body that starts a server with ``user_options`` on this Hub:
+        JupyterHub 6 takes ``{"user_options": {...}}``, 5 takes the options themselves."""
+        if int(self.version.split(".")[0]) >= 6:
+            return {"user_options": user_options}
+        return user_options
+
+    async def spawn(self, name, server_name="", user_options=None, timeout=90):
         """Start a server through the REST API and wait until the Hub says it is ready.
 
         Returns the server's public URL.  Raises AssertionError with the Hub's
         message (and log tail) when the spawn fails.
         """
         path = f"users/{name}/servers/{server_name}" if server_name else f"users/{name}/server"
-        status, body = await self.api("POST", path, json_body=options or {})
+        status, body = await self.api("POST", path, json_body=self.spawn_body(user_options or {}))
         assert status in (201, 202), f"spawn answered {status}: {body}\n{self.log_tail()}"
         return await self.wait_ready(name, server_name, timeout=timeout)
 

@@ -1,13 +1,17 @@
 """The README's demo: `python -m jhembed.demo` brings up the Hub and the host site."""
 
 import asyncio
+import contextlib
 import html
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -35,6 +39,7 @@ async def test_demo_host_site_embeds_apps(tmp_path):
     hub_port, host_port = free_port(), free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "jhembed.demo", "--hub-port", str(hub_port), "--host-port", str(host_port),
+         "--hub-api-port", str(free_port()), "--proxy-api-port", str(free_port()),
          "--demo-dir", str(tmp_path / "demo")],
         cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -96,3 +101,81 @@ async def test_demo_host_site_embeds_apps(tmp_path):
         ["pgrep", "-f", f"JHEMBED_DEMO_HUB_PORT={hub_port}"], capture_output=True
     )
     assert leftover.returncode != 0 or not leftover.stdout
+
+
+def _stop(proc):
+    """Ctrl-C, as a user stops the demo; returns its output."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=40)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+    return out.decode(errors="replace")
+
+
+async def test_make_demo_with_its_default_ports(tmp_path):
+    """`make demo` exactly as the README says: its own ports, none a JupyterHub or
+    configurable-http-proxy default; both sites answer on their documented URLs."""
+    from jhembed.demo.__main__ import PORTS
+
+    defaults = {flag: port for flag, port, _, _ in PORTS}
+    assert not {8000, 8001, 8081} & set(defaults.values())
+    # only the state directory moves (the ports are the defaults)
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "demo", f"DEMO_ARGS=--demo-dir {tmp_path / 'demo'}"],
+        cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    out = ""
+    try:
+        await wait_for(f"http://127.0.0.1:{defaults['--hub-port']}/hub/login", proc)
+        await wait_for(f"http://localhost:{defaults['--host-port']}/", proc)
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"http://localhost:{defaults['--host-port']}/") as r:
+                assert "Log in to the portal" in await r.text()
+    finally:
+        out = _stop(proc)
+        print(out[-3000:])
+    assert "jhembed demo is running" in out
+    assert f"http://localhost:{defaults['--host-port']}/" in out
+    assert f"http://127.0.0.1:{defaults['--hub-port']}/" in out
+    assert "Traceback" not in out
+
+
+@pytest.mark.parametrize(
+    "flag", ["--hub-port", "--host-port", "--hub-api-port", "--proxy-api-port"]
+)
+def test_demo_port_in_use_is_one_clear_line(tmp_path, flag):
+    ports = {
+        f: free_port() for f in ("--hub-port", "--host-port", "--hub-api-port", "--proxy-api-port")
+    }
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", ports[flag]))
+        busy.listen()
+        args = [a for f, p in ports.items() for a in (f, str(p))]
+        done = subprocess.run(
+            [sys.executable, "-m", "jhembed.demo", *args, "--demo-dir", str(tmp_path / "d")],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert f"port {ports[flag]}" in lines[0] and flag in lines[0] and "in use" in lines[0]
+    assert not (tmp_path / "d" / "jupyterhub.sqlite").exists()  # nothing started
+
+
+def test_demo_login_pattern_is_a_valid_browser_regexp():
+    """Browsers compile <input pattern> with the "v" flag, where "-" inside a class must
+    be escaped; an invalid pattern is ignored silently (the input accepts anything)."""
+    from jhembed.demo import host
+
+    source = Path(host.__file__).read_text()
+    pattern = html.unescape(re.search(r'pattern="([^"]+)"', source).group(1)).replace("\\\\", "\\")
+    script = (
+        "const re = new RegExp('^(?:' + process.argv[1] + ')$', 'v');"
+        "process.stdout.write(JSON.stringify(['zoe', 'a-1', 'Zoe', '1a', 'a b'].map(s => re.test(s))))"
+    )
+    done = subprocess.run(["node", "-e", script, pattern], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [True, True, False, False, False]

@@ -158,11 +158,11 @@ BAD_OPTIONS = [
 async def test_rest_api_validation_and_spawn(hub_factory):
     hub = await hub_factory(CATALOG)
     await hub.create_user("alice")
-    await hub.spawn("alice", options={"user_options": {"app": "files"}})
+    await hub.spawn("alice", user_options={"app": "files"})
     await hub.api("DELETE", "users/alice/server")
     await asyncio.sleep(0.5)
     for bad in BAD_OPTIONS:
-        status, body = await hub.api("POST", "users/alice/server", json_body={"user_options": bad})
+        status, body = await hub.api("POST", "users/alice/server", json_body=hub.spawn_body(bad))
         assert status == 400, (bad, status, body)
         key = next((k for k in bad if k != "app"), "app")
         assert isinstance(body, dict) and body["message"], body
@@ -180,7 +180,7 @@ async def test_rest_api_validation_and_spawn(hub_factory):
     assert status == 400 and "mode" in body["message"]
 
     url = await hub.spawn(
-        "alice", options={"user_options": {"app": "echo", "mode": "slow", "delay": 1}}
+        "alice", user_options={"app": "echo", "mode": "slow", "delay": 1}
     )
     async with hub.login("alice") as s:
         status, _, text = await get_authorized(s, url + "echo")
@@ -280,7 +280,7 @@ async def test_named_server_per_app_and_entry_points(hub_factory, tmp_path):
         assert status == 200 and "Directory listing" in text
     # a server named after an app cannot run another app
     status, body = await hub.api(
-        "POST", "users/bob/servers/echo", json_body={"user_options": {"app": "files"}}
+        "POST", "users/bob/servers/echo", json_body=hub.spawn_body({"app": "files"})
     )
     assert status == 400 and "runs the app 'echo'" in body["message"]
 
@@ -303,7 +303,7 @@ async def test_jupyterlab_preset_runs_a_cell(hub_factory):
         'c.JupyterHub.spawner_class = "embed-simple"\nc.EmbedSpawner.apps = {"lab": "jupyterlab"}\n'
     )
     await hub.create_user("carol")
-    url = await hub.spawn("carol", options={"user_options": {"app": "lab"}}, timeout=120)
+    url = await hub.spawn("carol", user_options={"app": "lab"}, timeout=120)
     async with hub.login("carol") as s:
         status, _, page = await get_authorized(s, url + "lab")
         assert status == 200 and "JupyterLab" in page

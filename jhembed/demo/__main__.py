@@ -1,8 +1,11 @@
 """``python -m jhembed.demo``: a JupyterHub with EmbedSpawner, and a host site embedding it.
 
-The Hub (from ``jupyterhub_config.example.py``) listens on http://127.0.0.1:8000,
-the host site on http://localhost:8001: two different origins, as a real
-deployment would have.
+The Hub (from ``jupyterhub_config.example.py``) listens on http://127.0.0.1:8700,
+the host site on http://localhost:8701: two different origins, as a real
+deployment would have.  The Hub's internal API (8702) and configurable-http-proxy's
+API (8703) get ports of their own too: none of the demo's ports is a default of
+JupyterHub (8000, 8081) or configurable-http-proxy (8001), so the demo runs beside
+a JupyterHub with default settings.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import argparse
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -40,14 +44,60 @@ def _wait_for_hub(url, proc, timeout=90):
     raise SystemExit(f"jhembed demo: JupyterHub did not answer at {url} in {timeout}s")
 
 
+# (flag, default, host it binds, what listens there)
+PORTS = (
+    ("--hub-port", 8700, "127.0.0.1", "the Hub's public port"),
+    ("--host-port", 8701, "localhost", "the demo host site"),
+    ("--hub-api-port", 8702, "127.0.0.1", "the Hub's internal API"),
+    ("--proxy-api-port", 8703, "127.0.0.1", "configurable-http-proxy's API"),
+)
+
+
+def _port_taken(host, port):
+    """True when something already listens on ``host:port`` (every address of ``host``)."""
+    for family, kind, proto, _, addr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        with socket.socket(family, kind, proto) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(addr)
+            except OSError:
+                return True
+    return False
+
+
+def check_ports(args):
+    """Exit with one line naming the first port in use and the flag that changes it."""
+    seen = {}
+    for flag, _, host, what in PORTS:
+        port = getattr(args, flag[2:].replace("-", "_"))
+        if port in seen:
+            raise SystemExit(
+                f"jhembed demo: {flag} {port} is the same port as {seen[port]}; pick another"
+            )
+        seen[port] = flag
+        if _port_taken(host, port):
+            raise SystemExit(
+                f"jhembed demo: port {port} ({what}, {host}) is already in use; "
+                f"stop what uses it or pick another with {flag}, "
+                f"e.g. make demo DEMO_ARGS='{flag} {port + 100}'"
+            )
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m jhembed.demo", description=__doc__)
-    parser.add_argument("--hub-port", type=int, default=8000)
-    parser.add_argument("--host-port", type=int, default=8001)
+    parser = argparse.ArgumentParser(
+        prog="python -m jhembed.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for flag, default, host, what in PORTS:
+        parser.add_argument(
+            flag, type=int, default=default, help=f"{what} on {host} (default {default})"
+        )
     parser.add_argument(
         "--demo-dir", default=str(ROOT / ".demo"), help="state directory (default ./.demo)"
     )
     args = parser.parse_args(argv)
+    check_ports(args)
 
     config = ROOT / "jupyterhub_config.example.py"
     if not config.exists():
@@ -63,6 +113,8 @@ def main(argv=None):
         os.environ,
         JHEMBED_DEMO_DIR=str(demo_dir),
         JHEMBED_DEMO_HUB_PORT=str(args.hub_port),
+        JHEMBED_DEMO_HUB_API_PORT=str(args.hub_api_port),
+        JHEMBED_DEMO_PROXY_API_PORT=str(args.proxy_api_port),
         JHEMBED_DEMO_HOST_ORIGIN=host_origin,
         JHEMBED_DEMO_SERVICE_TOKEN=token,
         PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),

@@ -109,7 +109,7 @@ class HostSite:
             return _page(
                 "Log in",
                 '<h1>Log in to the portal</h1><form method="post" action="/login">'
-                '<label>Your name <input name="name" pattern="[a-z][a-z0-9-]{0,31}" required></label> '
+                '<label>Your name <input name="name" pattern="[a-z][a-z0-9\\-]{0,31}" required></label> '
                 "<button>Log in</button></form><p>(Demo: no password.)</p>",
             )
         links = "".join(

@@ -222,14 +222,15 @@ class HubLogin:
             return
         hub_auth = self.hub_auth
         params = {}
-        verifier = None
-        if hub_auth.pkce_enabled:
+        state_extra = {}
+        # PKCE and set_state_cookie(code_verifier=) exist from JupyterHub 6 on; on 5
+        # the state cookie alone guards the callback (as jupyterhub-singleuser 5 does)
+        if getattr(hub_auth, "pkce_enabled", False):
             verifier, challenge, method = hub_auth.generate_pkce_code_challenge()
             params["code_challenge"] = challenge
             params["code_challenge_method"] = method
-        params["state"] = hub_auth.set_state_cookie(
-            handler, next_url=request.uri, code_verifier=verifier
-        )
+            state_extra["code_verifier"] = verifier
+        params["state"] = hub_auth.set_state_cookie(handler, next_url=request.uri, **state_extra)
         handler.redirect(url_concat(hub_auth.login_url, params))
 
     def _forbidden(self, handler, user, headers=None):

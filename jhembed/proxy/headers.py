@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from jupyterhub import __version__ as _JUPYTERHUB_VERSION
 from traitlets import TraitError
 
 _KEYWORDS = {"'self'", "'none'"}
@@ -27,6 +28,10 @@ _CORS_RESPONSE_HEADERS = (
     "Access-Control-Expose-Headers",
     "Access-Control-Max-Age",
 )
+
+# sent on every response, as jupyterhub-singleuser does: the Hub compares it with
+# its own version at each spawn and warns about real mismatches
+VERSION_HEADER = ("X-JupyterHub-Version", _JUPYTERHUB_VERSION)
 
 
 def _check_origin(value, trait, *, wildcard_host):
@@ -272,7 +277,7 @@ class HeaderPolicy:
                 continue
             if low.startswith("access-control-") and name.title() in _CORS_RESPONSE_HEADERS:
                 continue
-            if replaced and low in replaced:
+            if (replaced and low in replaced) or low == "x-jupyterhub-version":
                 continue
             out.append((name, value))
         for value in self.content_security_policy(csp):
@@ -281,6 +286,7 @@ class HeaderPolicy:
         if self.cors_origins:
             out.append(("Vary", "Origin"))
         out.extend(self.extra_headers.items())
+        out.append(VERSION_HEADER)
         return out
 
     def apply(self, handler, upstream_headers, origin):
@@ -293,6 +299,7 @@ class HeaderPolicy:
         out = [("Content-Security-Policy", self.frame_ancestors_directive)]
         out.extend(self.cors_headers(origin).items())
         out.extend(self.extra_headers.items())
+        out.append(VERSION_HEADER)
         return out
 
     def apply_own(self, handler, origin=None):

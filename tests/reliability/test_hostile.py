@@ -326,7 +326,7 @@ async def test_generated_hostile_user_options_refused(hub_factory):
     assert len(options) >= 50
     refused = 0
     for bad in options:
-        status, body = await hub.api("POST", "users/alice/server", json_body={"user_options": bad})
+        status, body = await hub.api("POST", "users/alice/server", json_body=hub.spawn_body(bad))
         assert status == 400, (bad if len(str(bad)) < 300 else str(bad)[:300], status, body)
         assert isinstance(body, dict) and body.get("message")
         refused += 1
