@@ -3,16 +3,21 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+# the second JupyterHub line the suite runs on: tests marked `hub` run here again
+VENV5  := .venv-jh5
+PY5    := $(VENV5)/bin/python
+JH5    ?= jupyterhub<6
 PYTEST_ARGS ?=
 # e.g. make demo DEMO_ARGS="--hub-port 8800 --host-port 8801"
 DEMO_ARGS ?=
 
-.PHONY: help setup demo test test-fast docs bench bench-quick lint clean
+.PHONY: help setup demo test test-jh5 test-fast docs bench bench-quick lint clean
 
 help:
 	@echo "make demo        set up and run the demo (JupyterHub + EmbedSpawner + host page)"
 	@echo "make test        set up and run the whole test suite and the docs build"
-	@echo "make test-fast   same, without the slow end-to-end tests"
+	@echo "make test-jh5    only the tests that start a Hub, on JupyterHub 5 (.venv-jh5)"
+	@echo "make test-fast   the suite without the slow end-to-end tests"
 	@echo "make docs        build the docs into docs/_build/html"
 	@echo "make bench       run the benchmarks (make bench-quick: < 2 minutes)"
 
@@ -22,6 +27,14 @@ $(PY):
 $(VENV)/.installed: pyproject.toml | $(PY)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,docs,bench]'
+	touch $@
+
+$(PY5):
+	$(PYTHON) -m venv $(VENV5)
+
+$(VENV5)/.installed: pyproject.toml | $(PY5)
+	$(PY5) -m pip install -q --upgrade pip
+	$(PY5) -m pip install -q -e '.[test]' '$(JH5)'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -34,9 +47,20 @@ demo: setup
 	bash tools/system-deps.sh demo
 	$(PY) -m jhembed.demo $(DEMO_ARGS)
 
-test: setup
+# the whole suite on the newest JupyterHub 6, then every test that starts a Hub
+# (marker `hub`) on the newest JupyterHub 5; both always run, either failing fails
+test: setup $(VENV5)/.installed
 	bash tools/system-deps.sh test
-	$(PY) -m pytest -ra $(PYTEST_ARGS)
+	@rc=0; \
+	JHEMBED_EXPECT_JUPYTERHUB=6 $(PY) -m pytest -ra $(PYTEST_ARGS) || rc=1; \
+	echo "== the same Hub tests on JupyterHub 5 ($$($(PY5) -c 'import jupyterhub; print(jupyterhub.__version__)')) =="; \
+	JHEMBED_EXPECT_JUPYTERHUB=5 $(PY5) -m pytest -ra -m hub $(PYTEST_ARGS) || rc=1; \
+	exit $$rc
+
+# only the JupyterHub 5 run
+test-jh5: setup $(VENV5)/.installed
+	bash tools/system-deps.sh test
+	JHEMBED_EXPECT_JUPYTERHUB=5 $(PY5) -m pytest -ra -m hub $(PYTEST_ARGS)
 
 test-fast: setup
 	$(PY) -m pytest -ra -m "not slow" $(PYTEST_ARGS)
@@ -56,4 +80,4 @@ lint: setup
 	$(VENV)/bin/ruff check jhembed tests bench
 
 clean:
-	rm -rf $(VENV) node_modules docs/_build .pytest_cache
+	rm -rf $(VENV) $(VENV5) node_modules docs/_build .pytest_cache

@@ -13,6 +13,20 @@ ROOT = HERE.parent
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 
+def pytest_report_header(config):
+    import jupyterhub
+
+    return f"jupyterhub {jupyterhub.__version__} (tests marked `hub` start it for real)"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that starts a real JupyterHub is marked ``hub``: `make test` runs
+    those a second time in the JupyterHub 5 environment (.venv-jh5)."""
+    for item in items:
+        if "hub_factory" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.hub)
+
+
 @pytest.fixture
 async def hub_factory(tmp_path):
     """Start real JupyterHubs: ``hub = await hub_factory(config="...")``; all stopped at the end."""

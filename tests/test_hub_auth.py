@@ -3,6 +3,7 @@ token login, user headers, websockets, activity, Hub down, internal TLS."""
 
 import asyncio
 import json
+import os
 import re
 import sys
 import time
@@ -375,3 +376,28 @@ class _KernelChannel:
     async def request(self, msg_type, content):
         msg_id = await self.send(msg_type, content)
         return await self.next(msg_type.replace("_request", "_reply"), parent=msg_id)
+
+
+async def test_version_header_on_the_hub_under_test(hub_factory):
+    """The proxy answers with X-JupyterHub-Version like jupyterhub-singleuser, so the
+    Hub's spawn check finds it (no "no version header" warning) on JupyterHub 5 and 6."""
+    hub = await hub_factory(hub_config())
+    expected = os.environ.get("JHEMBED_EXPECT_JUPYTERHUB")  # set by `make test` per run
+    if expected:
+        assert hub.version.split(".")[0] == expected, hub.version
+    await hub.create_user("alice")
+    url = await hub.spawn("alice")
+    async with aiohttp.ClientSession() as s:
+        # the proxy's own answer (login redirect) ...
+        async with s.get(url, allow_redirects=False) as r:
+            assert r.status == 302
+            assert r.headers.getall("X-JupyterHub-Version") == [hub.version]
+    # ... and the app's answers, forwarded
+    async with hub.login("alice") as alice:
+        async with alice.get(url + "echo") as r:
+            assert r.status == 200, await r.text()
+            assert r.headers.getall("X-JupyterHub-Version") == [hub.version]
+    log = hub.log_text()
+    assert "no version header" not in log
+    # the Hub compared our header with its version at the spawn (debug log)
+    assert f"jupyterhub and jupyterhub-singleuser both on version {hub.version}" in log
