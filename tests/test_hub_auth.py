@@ -401,3 +401,44 @@ async def test_version_header_on_the_hub_under_test(hub_factory):
     assert "no version header" not in log
     # the Hub compared our header with its version at the spawn (debug log)
     assert f"jupyterhub and jupyterhub-singleuser both on version {hub.version}" in log
+
+
+async def test_oauth_callback_needs_the_state_cookie_of_the_browser_that_started(hub_factory):
+    """With PKCE (JupyterHub 6) or without (5), a callback URL carried to another
+    browser (no state cookie) does not log that browser in; the one that started does."""
+    hub = await hub_factory(hub_config())
+    await hub.create_user("alice")
+    url = await hub.spawn("alice")
+    async with hub.login("alice") as alice:
+        async with alice.get(url + "echo", allow_redirects=False) as r:
+            assert r.status == 302
+            authorize = r.headers["Location"]
+        assert "/hub/api/oauth2/authorize" in authorize
+        assert ("code_challenge=" in authorize) == (int(hub.version.split(".")[0]) >= 6)
+        async with alice.get(
+            hub.url.rstrip("/") + authorize if authorize.startswith("/") else authorize,
+            allow_redirects=False,
+        ) as r:
+            assert r.status == 302, await r.text()
+            callback = r.headers["Location"]
+        assert "/oauth_callback?" in callback and "code=" in callback
+        if callback.startswith("/"):
+            callback = hub.url.rstrip("/") + callback
+        # another browser with the callback URL: no session
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other:
+            for _ in range(3):  # the proxy retries a state mismatch once, then refuses
+                async with other.get(callback, allow_redirects=False) as r:
+                    assert r.status in (302, 403), r.status
+                    assert "jupyterhub-user-alice=" not in r.headers.get("Set-Cookie", "")
+                    if r.status == 403:
+                        assert "Login failed" in await r.text()
+                        break
+            else:
+                raise AssertionError("a foreign callback was never refused")
+            async with other.get(url + "echo", allow_redirects=False) as r:
+                assert r.status == 302 and "/hub/" in r.headers["Location"]
+        # the browser that started the login finishes it
+        async with alice.get(callback, allow_redirects=False) as r:
+            assert r.status == 302, await r.text()
+        echo = await get_json(alice, url + "echo")
+        assert echo["path"].endswith("/echo")
