@@ -55,8 +55,8 @@ def configure(c, apps, *, spawner="embed", **traits):
     for name in traits:
         if name not in known:
             raise TraitError(
-                f"jhembed.configure: c.EmbedSpawner.{name} is not an EmbedSpawner option "
-                "(set options of other classes as c.Class.option)"
+                f"c.EmbedSpawner.{name} is not an EmbedSpawner option "
+                "(jhembed.configure sets only those; set other classes' options as c.Class.option)"
             )
     c.JupyterHub.spawner_class = spawner
     c.EmbedSpawner.apps = apps
@@ -130,7 +130,9 @@ def _load_spawner_class(spawner):
     try:
         return import_item(spawner)
     except Exception as e:
-        raise TraitError(f"c.JupyterHub.spawner_class = {spawner!r}: cannot import it: {e}") from None
+        raise TraitError(
+            f"c.JupyterHub.spawner_class = {spawner!r}: cannot import it: {e}"
+        ) from None
 
 
 __all__ = ["configure", "check", "SPAWNERS"]
