@@ -331,16 +331,35 @@ class EmbedSpawnerMixin(HasTraits):
     def _default_apply(self):
         return self._embed_apply_user_options
 
+    # the options of the last start, kept in the spawner's state: JupyterHub may make a
+    # new Spawner object for the next spawn, and clear_state() leaves them alone
     _good_options = None
+    _GOOD_OPTIONS_KEY = "jhembed_last_good_options"
+
+    def get_state(self):
+        state = super().get_state()
+        if self._good_options is not None:
+            state[self._GOOD_OPTIONS_KEY] = self._good_options
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        if isinstance(state.get(self._GOOD_OPTIONS_KEY), dict):
+            self._good_options = state[self._GOOD_OPTIONS_KEY]
 
     def _restore_options(self):
-        """JupyterHub saved the refused options before asking us: put back the last good ones."""
+        """JupyterHub saved the refused options before asking us: put back the last good ones.
+
+        Both copies: the database's (the next spawn's defaults) and the spawner's own
+        (what the REST API reports as the server's ``user_options``).
+        """
+        self.user_options = dict(self._good_options or {})
         orm_spawner = getattr(self, "orm_spawner", None)
         if orm_spawner is None:
             return
         from sqlalchemy.orm import object_session
 
-        orm_spawner.user_options = self._good_options or {}
+        orm_spawner.user_options = dict(self._good_options or {})
         session = object_session(orm_spawner)
         if session is not None:
             session.commit()
