@@ -14,6 +14,7 @@ of ``jupyter-embedproxy`` to any spawner:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import pwd
@@ -24,7 +25,7 @@ from pathlib import Path
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from jupyterhub.spawner import LocalProcessSpawner, SimpleLocalProcessSpawner
 from tornado import web
-from traitlets import Bool, Dict, HasTraits, List, TraitError, Unicode, default, observe
+from traitlets import Bool, Dict, HasTraits, List, Unicode, default, observe
 
 from .apps import CatalogError, load_catalog
 from .proxy.forward_util import START_REPORT_ENV
@@ -40,6 +41,19 @@ def _templates_dirs():
         Path(sys.prefix) / "share" / "jupyterhub" / "jhembed" / "templates",
     ]
     return [str(p) for p in candidates if p.is_dir()]
+
+
+@functools.lru_cache(maxsize=16)
+def _form_environment(dirs):
+    """The jinja environment for the options form, one per tuple of template directories.
+
+    The admin's directory (``options_form_template_dir``) comes first, so its
+    ``options_form.html`` wins; jinja still reloads a template whose file changed.
+    """
+    return Environment(
+        loader=ChoiceLoader([FileSystemLoader(d) for d in dirs]),
+        autoescape=select_autoescape(default=True),
+    )
 
 
 def _first(values):
@@ -73,8 +87,11 @@ class EmbedSpawnerMixin(HasTraits):
                 "report": {"command": ["python", "-m", "http.server", "{port}"]},
             }
 
-        A bad entry stops the Hub at start-up with an error naming
-        ``c.EmbedSpawner.apps['name'].field``.
+        Set it with ``jhembed.configure(c, apps={...})`` in ``jupyterhub_config.py``: a
+        bad entry then stops the Hub at start-up with an error naming
+        ``c.EmbedSpawner.apps['name'].field`` (``jhembed check-config
+        jupyterhub_config.py`` gives the same error without starting a Hub).
+        Set directly, a bad entry fails the first spawn with that error.
         """,
     ).tag(config=True)
 
@@ -175,6 +192,13 @@ class EmbedSpawnerMixin(HasTraits):
             )
             if not self._catalog:
                 raise CatalogError("c.EmbedSpawner.apps is empty: list at least one app")
+            if self.default_app and self.default_app not in self._catalog:
+                names = ", ".join(sorted(self._catalog))
+                self._catalog = None
+                raise CatalogError(
+                    f"c.EmbedSpawner.default_app: {self.default_app!r} is not in the catalog; "
+                    f"choose one of: {names}"
+                )
         return self._catalog
 
     def _default_app_name(self):
@@ -199,14 +223,8 @@ class EmbedSpawnerMixin(HasTraits):
             return ""
         if len(catalog) == 1 and not next(iter(catalog.values())).options:
             return ""
-        dirs = _templates_dirs()
-        loaders = (
-            [FileSystemLoader(self.options_form_template_dir)]
-            if self.options_form_template_dir
-            else []
-        )
-        loaders.append(FileSystemLoader(dirs))
-        env = Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(default=True))
+        dirs = (self.options_form_template_dir,) if self.options_form_template_dir else ()
+        env = _form_environment(dirs + tuple(_templates_dirs()))
         previous = self.orm_spawner.user_options if getattr(self, "orm_spawner", None) else None
         previous = previous if isinstance(previous, dict) else {}
         selected = (
@@ -313,16 +331,35 @@ class EmbedSpawnerMixin(HasTraits):
     def _default_apply(self):
         return self._embed_apply_user_options
 
+    # the options of the last start, kept in the spawner's state: JupyterHub may make a
+    # new Spawner object for the next spawn, and clear_state() leaves them alone
     _good_options = None
+    _GOOD_OPTIONS_KEY = "jhembed_last_good_options"
+
+    def get_state(self):
+        state = super().get_state()
+        if self._good_options is not None:
+            state[self._GOOD_OPTIONS_KEY] = self._good_options
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        if isinstance(state.get(self._GOOD_OPTIONS_KEY), dict):
+            self._good_options = state[self._GOOD_OPTIONS_KEY]
 
     def _restore_options(self):
-        """JupyterHub saved the refused options before asking us: put back the last good ones."""
+        """JupyterHub saved the refused options before asking us: put back the last good ones.
+
+        Both copies: the database's (the next spawn's defaults) and the spawner's own
+        (what the REST API reports as the server's ``user_options``).
+        """
+        self.user_options = dict(self._good_options or {})
         orm_spawner = getattr(self, "orm_spawner", None)
         if orm_spawner is None:
             return
         from sqlalchemy.orm import object_session
 
-        orm_spawner.user_options = self._good_options or {}
+        orm_spawner.user_options = dict(self._good_options or {})
         session = object_session(orm_spawner)
         if session is not None:
             session.commit()
@@ -401,33 +438,6 @@ class EmbedSpawnerMixin(HasTraits):
         if parent is not None:
             async for event in parent():
                 yield event
-
-    # -- start-up check ----------------------------------------------------------------------------
-
-    @classmethod
-    def check_config(cls, config):
-        """Build the catalog from a Hub's config; raise TraitError naming the bad field."""
-        probe = _CatalogProbe(config=config, section_names=cls.section_names())
-        load_catalog(probe.apps, include_entry_points=probe.include_server_proxy_entry_points)
-        validate_frame_ancestors(probe.frame_ancestors, "c.EmbedSpawner.frame_ancestors")
-        validate_cors_origins(probe.cors_origins, "c.EmbedSpawner.cors_origins")
-
-
-class _CatalogProbe(HasTraits):
-    """Reads the mixin's settings from a config, as the spawner class would see them."""
-
-    apps = Dict({"jupyterlab": "jupyterlab"})
-    include_server_proxy_entry_points = Bool(True)
-    frame_ancestors = List(Unicode(), default_value=["'self'"])
-    cors_origins = List(Unicode())
-
-    def __init__(self, config, section_names):
-        super().__init__()
-        for section in section_names:  # base classes first, the spawner class wins
-            if section in config:
-                for name in self.trait_names():
-                    if name in config[section]:
-                        setattr(self, name, config[section][name])
 
 
 class _LocalStartReport:
@@ -529,63 +539,5 @@ def __getattr__(name):
         return _lazy_composition(name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-
-def _install_startup_check():
-    """Stop the Hub at start-up when the catalog is wrong, not at a user's first spawn.
-
-    JupyterHub imports this module while it loads ``spawner_class`` from its
-    config; once the class is set, the whole config is known and checked.
-    """
-    try:
-        from jupyterhub.app import JupyterHub
-    except ImportError:  # pragma: no cover
-        return
-    hub = JupyterHub.instance() if JupyterHub.initialized() else _hub_being_built(JupyterHub)
-    if hub is None:
-        return  # imported outside a Hub (tests, docs)
-
-    def _check(change):
-        cls = change.new
-        if isinstance(cls, type) and issubclass(cls, EmbedSpawnerMixin):
-            try:
-                cls.check_config(_config_being_loaded(hub))
-            except TraitError:
-                raise
-            except Exception as e:  # noqa: BLE001
-                raise TraitError(str(e)) from None
-
-    hub.observe(_check, names="spawner_class")
-
-
-def _config_being_loaded(hub):
-    """The Hub's config including what it is loading now.
-
-    traitlets sets traits from a new config before merging it into
-    ``hub.config``; the new part is the ``cfg`` of that ``_load_config`` call.
-    """
-    from copy import deepcopy
-
-    config = deepcopy(hub.config)
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == "_load_config" and frame.f_locals.get("self") is hub:
-            config.merge(frame.f_locals.get("cfg") or {})
-            break
-        frame = frame.f_back
-    return config
-
-
-def _hub_being_built(hub_class):
-    """The JupyterHub whose construction imports this module (it loads its entry points)."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        candidate = frame.f_locals.get("self")
-        if isinstance(candidate, hub_class):
-            return candidate
-        frame = frame.f_back
-    return None
-
-
-_install_startup_check()
 
 __all__ = ["EmbedSpawnerMixin", "EmbedSpawner", "SimpleEmbedSpawner"]

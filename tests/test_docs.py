@@ -272,3 +272,61 @@ def test_embedding_examples_give_the_documented_headers():
         for line in browser_gets.splitlines():
             assert line in got, f"{line!r} not in {got}"
         assert not [h for h in got if h.lower().startswith(("x-frame-options", "access-control"))]
+
+
+# ---- the jupyterhub_config.py examples of README.md and spawner.md, checked for real ----------
+
+
+def _check_config(tmp_path, config):
+    """``jhembed check-config jupyterhub_config.py`` in a directory holding ``config``."""
+    (tmp_path / "jupyterhub_config.py").write_text(config)
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "jhembed.cli", "check-config", "jupyterhub_config.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _loaded(tmp_path):
+    """The config JupyterHub would load from ``tmp_path/jupyterhub_config.py``."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader("jupyterhub_config.py", path=str(tmp_path)).load_config()
+
+
+def test_readme_spawner_example_runs(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Using EmbedSpawner\n", 1)[1].split("\n## ", 1)[0]
+    (lang, config), (_, command), (_, output) = _blocks(section)[:3]
+    assert lang == "python" and "jhembed.configure(" in config
+    assert _commands(command) == [["jhembed", "check-config", "jupyterhub_config.py"]]
+    result = _check_config(tmp_path, config)
+    assert (result.returncode, result.stdout, result.stderr) == (0, output, "")
+    c = _loaded(tmp_path)
+    assert c.JupyterHub.spawner_class == "embed"
+    assert c.EmbedSpawner.frame_ancestors == ["'self'", "https://portal.example.com"]
+
+
+def test_spawner_page_examples_run(tmp_path):
+    doc = (DOCS / "spawner.md").read_text()
+    lang, config = _blocks(doc)[0]
+    assert lang == "python" and "jhembed.configure(" in config
+    section = doc.split("## Checking the catalog\n", 1)[1].split("\n## ", 1)[0]
+    (_, hub_log), (_, command), (_, output) = _blocks(section)[:3]
+    assert _commands(command) == [["jhembed", "check-config", "jupyterhub_config.py"]]
+    result = _check_config(tmp_path, config)
+    assert (result.returncode, result.stdout, result.stderr) == (0, output, "")
+    assert _loaded(tmp_path).JupyterHub.spawner_class == "embed"
+    # the documented mistake gives the documented message (the Hub logs the same text,
+    # see test_spawner.py::test_bad_catalog_stops_the_hub)
+    message = hub_log.strip().split("Bad config encountered during initialization: ", 1)[1]
+    assert message.split(":", 1)[0] in section  # the text quotes the message too
+    result = _check_config(tmp_path, config.replace("reports/{week}", "reports/{weak}"))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"jupyterhub_config.py: {message}\n"

@@ -75,12 +75,17 @@ async def test_owner_admin_share_and_revoke(hub_factory):
         assert lower_headers(echo)["x-forwarded-user"] == "bob"
         status, body = await hub.api("PATCH", "shares/alice/", json_body={"user": "bob"})
         assert status == 200, body
-        await asyncio.sleep(1.5)  # > --auth-cache-max-age
-        async with bob.get(url + "echo", headers={"Accept": "text/html"}) as r:
-            page = await r.text()
-            assert r.status == 403, page
-            # the page says who is logged in and how to log out
-            assert "bob" in page and "/hub/logout" in page
+        # refused once the proxy's cached verdict (--auth-cache-max-age 1) is over
+        deadline = time.monotonic() + 10
+        while True:
+            async with bob.get(url + "echo", headers={"Accept": "text/html"}) as r:
+                status, page = r.status, await r.text()
+            if status != 200 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        assert status == 403, page
+        # the page says who is logged in and how to log out
+        assert "bob" in page and "/hub/logout" in page
 
 
 async def test_api_tokens(hub_factory):
@@ -190,6 +195,14 @@ async def _last_activity(hub, name):
     return user["servers"][""]["last_activity"]
 
 
+async def _wait_for(condition, what, timeout=15):
+    """Poll ``await condition()`` until it is true; fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        assert time.monotonic() < deadline, f"not within {timeout}s: {what}"
+        await asyncio.sleep(0.1)
+
+
 async def test_activity_and_hub_down(hub_factory):
     hub = await hub_factory(
         hub_config("--activity-interval", "1", "--activity-exclude-paths", "/poll$"),
@@ -199,38 +212,62 @@ async def test_activity_and_hub_down(hub_factory):
     url = await hub.spawn("alice")
     token = await hub.user_token("alice", scopes=["access:servers!server=alice/"])
     auth = {"Authorization": f"token {token}"}
+
+    def log_count(text):
+        return hub.log_text().count(text)
+
+    async def log_grows(text, since):
+        return log_count(text) > since
+
     async with aiohttp.ClientSession() as s:
+        spawned = await _last_activity(hub, "alice")
         await get_json(s, url + "echo", headers=auth)
-        await asyncio.sleep(2.5)
+
+        async def moved_past(value):
+            return await _last_activity(hub, "alice") > value
+
+        await _wait_for(lambda: moved_past(spawned), "a request moves last_activity")
         first = await _last_activity(hub, "alice")
-        # no traffic (excluded polling only): last_activity stays
+        # no traffic (excluded polling only): the next report finds nothing to say
         for _ in range(3):
             async with s.get(url + "poll", headers=auth) as r:
                 assert r.status < 500
-        await asyncio.sleep(2.5)
+        idle = log_count("No activity to report to the Hub")
+        await _wait_for(
+            lambda: log_grows("No activity to report to the Hub", idle),
+            "a report after the excluded requests",
+        )
         assert await _last_activity(hub, "alice") == first
         # traffic: it moves
         await get_json(s, url + "echo", headers=auth)
-        await asyncio.sleep(2.5)
+        await _wait_for(lambda: moved_past(first), "traffic moves last_activity")
         second = await _last_activity(hub, "alice")
-        assert second > first
 
         # the Hub (and its proxy) goes away: the server keeps serving from the auth cache
-        status, user = await hub.api("GET", "users/alice")
-        server_url = re.sub(r"/user/alice/$", "", url)
         direct = _direct_url(hub, "alice")
+        failed = log_count("Could not report activity to the Hub")
         await hub.stop(kill_servers=False)
-        for _ in range(3):
-            await get_json(s, direct + "echo", headers=auth)
-            await asyncio.sleep(1)
+        await get_json(s, direct + "echo", headers=auth)
+        # the activity reports fail meanwhile (they are retried, the server is not disturbed)
+        await _wait_for(
+            lambda: log_grows("Could not report activity to the Hub", failed),
+            "a failed activity report while the Hub is down",
+        )
+        await get_json(s, direct + "echo", headers=auth)
         # a new login (uncached token) gets a 503 with a retry hint, not a traceback
         async with s.get(direct + "echo", headers={"Authorization": "token other"}) as r:
             assert r.status == 503
             assert r.headers["Retry-After"]
         await hub.start()
-        await asyncio.sleep(3)
-        assert await _last_activity(hub, "alice") > second
-        assert server_url
+        # the Hub finds the same server running (cleanup_servers = False), at the same URL
+        status, user = await hub.api("GET", "users/alice")
+        assert status == 200, user
+        server = user["servers"][""]
+        assert server["ready"] and url.endswith(server["url"]), (url, server)
+        await get_json(s, url + "echo", headers=auth)  # through the Hub's new proxy again
+        # and the reports get through again
+        await _wait_for(lambda: moved_past(second), "activity reported after the Hub is back")
+    assert log_count("Reported activity to the Hub again after") >= 1
 
 
 def _direct_url(hub, name):

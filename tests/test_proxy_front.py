@@ -170,7 +170,8 @@ async def test_websocket_echo_and_size_limit(mode):
             await ws.send("b" * 1001)
             with pytest.raises(websockets.ConnectionClosed) as e:
                 await ws.recv()
-        assert e.value.rcvd is None or e.value.rcvd.code == 1009
+        assert e.value.rcvd is not None, "closed without a close frame"
+        assert e.value.rcvd.code == 1009, e.value.rcvd
 
 
 def _frame(opcode, payload, fin=True, mask=b"\x01\x02\x03\x04"):

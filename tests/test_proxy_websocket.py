@@ -67,7 +67,8 @@ async def test_max_message_size():
             await ws.send("a" * 5000)
             with pytest.raises(websockets.ConnectionClosed) as e:
                 await ws.recv()
-        assert e.value.rcvd is None or e.value.rcvd.code == 1009
+        assert e.value.rcvd is not None, "closed without a close frame"
+        assert e.value.rcvd.code == 1009, e.value.rcvd
 
 
 async def test_cross_origin_websocket_refused_unless_allowed():

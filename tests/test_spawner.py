@@ -2,10 +2,10 @@
 
 import asyncio
 import html
-import json
 import re
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import psutil
@@ -124,6 +124,27 @@ def test_compositions_share_the_config_section():
 
 # -- on a real Hub --------------------------------------------------------------------------------
 
+
+async def wait_stopped(hub, user, server_name="", timeout=30):
+    """Wait until the Hub no longer lists the server (a DELETE may answer before it stopped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, model = await hub.api("GET", f"users/{user}")
+        assert status == 200, model
+        if server_name not in model["servers"]:
+            return
+        assert time.monotonic() < deadline, f"{user}/{server_name} still running: {model}"
+        await asyncio.sleep(0.1)
+
+
+async def stored_server(hub, user, server_name=""):
+    """What the Hub keeps of a stopped server: its user_options and spawner state."""
+    status, model = await hub.api("GET", f"users/{user}?include_stopped_servers=1")
+    assert status == 200, model
+    server = model["servers"][server_name]
+    return {"user_options": server["user_options"], "state": server.get("state")}
+
+
 BAD_OPTIONS = [
     {"app": "nope"},
     {"app": 5},
@@ -160,7 +181,9 @@ async def test_rest_api_validation_and_spawn(hub_factory):
     await hub.create_user("alice")
     await hub.spawn("alice", user_options={"app": "files"})
     await hub.api("DELETE", "users/alice/server")
-    await asyncio.sleep(0.5)
+    await wait_stopped(hub, "alice")
+    good = await stored_server(hub, "alice")
+    assert good["user_options"] == {"app": "files"}, good
     for bad in BAD_OPTIONS:
         status, body = await hub.api("POST", "users/alice/server", json_body=hub.spawn_body(bad))
         assert status == 400, (bad, status, body)
@@ -171,7 +194,7 @@ async def test_rest_api_validation_and_spawn(hub_factory):
         status, user = await hub.api("GET", "users/alice")
         assert user["servers"] == {}, (bad, user["servers"])
         # the last good options are kept, not the refused ones
-        status, user = await hub.api("GET", "users/alice?include_stopped_servers=1")
+        assert await stored_server(hub, "alice") == good, bad
     assert not embedproxy_processes("alice", hub)
     # JupyterHub 5 style body (user_options at the top level) goes through the same check
     status, body = await hub.api(
@@ -232,7 +255,7 @@ async def test_options_form_and_query(hub_factory):
         status, _, text = await get_authorized(s, url + "echo")
         assert status == 200
         await hub.api("DELETE", "users/alice/server")
-        await asyncio.sleep(0.5)
+        await wait_stopped(hub, "alice")
         # query options (JupyterHub 6 opt- prefix); a bad one is not started
         async with s.get(hub.url + "hub/spawn?opt-app=echo&opt-mode=slow") as r:
             await r.text()
@@ -285,22 +308,37 @@ async def test_named_server_per_app_and_entry_points(hub_factory, tmp_path):
     assert status == 400 and "runs the app 'echo'" in body["message"]
 
 
+BAD_CONFIGURE = """
+import jhembed
+
+jhembed.configure(
+    c,
+    spawner="embed-simple",
+    apps={"files": "http-server", "broken": {"command": ["x", "{what}"]}},
+)
+"""
+
+
 @pytest.mark.slow
 async def test_bad_catalog_stops_the_hub(tmp_path):
-    hub = Hub(
-        tmp_path / "hub",
-        config=CATALOG + "c.EmbedSpawner.apps['broken'] = {'command': ['x', '{what}']}\n",
-    )
+    """The documented way (jhembed.configure): the Hub exits while it loads its config."""
+    hub = Hub(tmp_path / "hub", config=BAD_CONFIGURE)
     with pytest.raises(RuntimeError) as e:
         await hub.start(timeout=60)
     await hub.stop()
-    assert "c.EmbedSpawner.apps['broken'].command" in str(e.value)
+    assert hub.proc.returncode == 1, str(e.value)
+    log = hub.log_text()
+    assert (
+        "Bad config encountered during initialization: "
+        "c.EmbedSpawner.apps['broken'].command: unknown placeholder {what}"
+    ) in log, log
+    assert "JupyterHub is now running" not in log and "Starting proxy" not in log, log
 
 
 @pytest.mark.slow
 async def test_jupyterlab_preset_runs_a_cell(hub_factory):
     hub = await hub_factory(
-        'c.JupyterHub.spawner_class = "embed-simple"\nc.EmbedSpawner.apps = {"lab": "jupyterlab"}\n'
+        'import jhembed\njhembed.configure(c, spawner="embed-simple", apps={"lab": "jupyterlab"})\n'
     )
     await hub.create_user("carol")
     url = await hub.spawn("carol", user_options={"app": "lab"}, timeout=120)
@@ -337,4 +375,4 @@ async def test_jupyterlab_preset_runs_a_cell(hub_factory):
             csp = r.headers.getall("Content-Security-Policy")
             assert any("frame-ancestors 'self'" in v for v in csp)
             assert all("frame-ancestors 'none'" not in v for v in csp)
-    assert json.dumps(kernel)
+    assert kernel["name"] == "python3", kernel

@@ -17,10 +17,7 @@ import time
 from datetime import datetime, timezone
 
 import aiohttp
-
-
-def _isoformat(ts):
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+from jupyterhub.utils import isoformat
 
 
 class ActivityReporter:
@@ -89,7 +86,7 @@ class ActivityReporter:
         if not ts or ts <= self.last_sent:
             self.log.debug("No activity to report to the Hub")
             return True
-        stamp = _isoformat(ts)
+        stamp = isoformat(datetime.fromtimestamp(ts, timezone.utc))
         body = {"servers": {self.server_name: {"last_activity": stamp}}, "last_activity": stamp}
         try:
             async with session.post(

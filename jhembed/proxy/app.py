@@ -22,6 +22,7 @@ import sys
 from urllib.parse import urlparse
 
 from jupyter_core.application import JupyterApp, NoStart
+from jupyterhub.utils import url_path_join
 from tornado import http1connection as httputil_http1
 from tornado import httpserver, netutil, web
 from traitlets import (
@@ -777,7 +778,7 @@ class EmbedProxy(JupyterApp):
             port=self.server_port,
             unix_socket=self.unix_socket,
             ready_path=(
-                self.base_url.rstrip("/") + self.ready_check_path
+                url_path_join(self.base_url, self.ready_check_path)
                 if self.absolute_url
                 else self.ready_check_path
             ),

@@ -8,10 +8,11 @@ import ctypes
 import os
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
+
+from jupyterhub.utils import exponential_backoff, random_port
 
 # states the forwarder reads to pick an answer while the app is not serving
 STARTING = "starting"
@@ -177,26 +178,34 @@ class ChildProcess:
                 f"could not start {self.app_name} ({self.command[0]}): {e}"
             ) from None
         asyncio.ensure_future(self._pump_output(self.proc))
-        deadline = time.monotonic() + self.timeout
-        interval = _POLL_START
-        while True:
-            if self.proc.returncode is not None:
+        proc = self.proc
+
+        async def answers_or_exited():
+            if proc.returncode is not None:
                 await asyncio.sleep(0.05)  # let the output pump catch the last lines
                 raise ChildStartError(
-                    f"{self.app_name} exited with code {self.proc.returncode} before it was "
+                    f"{self.app_name} exited with code {proc.returncode} before it was "
                     f"ready; last output:\n{self.last_output()}"
                 )
-            if await self._answers():
-                break
-            if time.monotonic() > deadline:
-                await self._terminate()
-                raise ChildStartError(
-                    f"{self.app_name} did not answer on {self.ready_path} within "
-                    f"{self.timeout:g}s (raise --timeout if it needs longer); last output:\n"
-                    f"{self.last_output()}"
-                )
-            await asyncio.sleep(interval)
-            interval = min(interval * 1.25, _POLL_MAX)
+            return await self._answers()
+
+        try:
+            await exponential_backoff(
+                answers_or_exited,
+                f"{self.app_name} did not answer",
+                start_wait=_POLL_START,
+                scale_factor=1.25,
+                max_wait=_POLL_MAX,
+                timeout=self.timeout,
+                timeout_tolerance=0,  # the error says "within {timeout}s": keep it exact
+            )
+        except asyncio.TimeoutError:
+            await self._terminate()
+            raise ChildStartError(
+                f"{self.app_name} did not answer on {self.ready_path} within "
+                f"{self.timeout:g}s (raise --timeout if it needs longer); last output:\n"
+                f"{self.last_output()}"
+            ) from None
         self.state = READY
         self._was_ready = True
         self._ready_event.set()
@@ -277,13 +286,6 @@ def _killpg(proc, sig):
         os.killpg(proc.pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def random_port():
-    """A free TCP port on loopback (the kernel picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _expand(arg, values):

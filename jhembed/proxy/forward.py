@@ -12,6 +12,7 @@ import re
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
+from jupyterhub.utils import url_path_join
 from tornado import httputil, iostream, web, websocket
 from tornado.routing import Matcher, PathMatches, Rule
 from yarl import URL
@@ -277,7 +278,7 @@ class Forwarder:
             if not self.strip_prefix:
                 return location
         if self.strip_prefix and not parts.scheme and not parts.netloc and location.startswith("/"):
-            return self.base_url.rstrip("/") + location
+            return url_path_join(self.base_url, location)
         return location
 
     # -- answers while the app is not serving -----------------------------------------

@@ -11,6 +11,7 @@ import re
 from urllib.parse import urlsplit
 
 from jupyterhub import __version__ as _JUPYTERHUB_VERSION
+from jupyterhub.utils import url_path_join
 from traitlets import TraitError
 
 _KEYWORDS = {"'self'", "'none'"}
@@ -205,11 +206,7 @@ class HeaderPolicy:
                 has_path = True
                 if self.rewrite_cookie_path:
                     path = attr.split("=", 1)[1].strip() if "=" in attr else "/"
-                    attr = (
-                        "Path="
-                        + self.base_url.rstrip("/")
-                        + (path if path.startswith("/") else "/" + path)
-                    )
+                    attr = "Path=" + url_path_join(self.base_url, path)
             elif self.cookie_samesite and name in ("samesite", "secure", "partitioned"):
                 continue
             out.append(attr)

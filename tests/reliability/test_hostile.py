@@ -193,7 +193,8 @@ async def test_websocket_tricks():
             await ws.send("x" * 70_000)
             with pytest.raises(websockets.ConnectionClosed) as e:
                 await ws.recv()
-            assert e.value.rcvd is None or e.value.rcvd.code == 1009
+            assert e.value.rcvd is not None, "closed without a close frame"
+            assert e.value.rcvd.code == 1009, e.value.rcvd
         # a frame header announcing 2^63 - 1 bytes
         reader, writer = await asyncio.open_connection("127.0.0.1", p.port)
         writer.write(
