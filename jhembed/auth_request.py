@@ -73,6 +73,18 @@ def _clean_path(raw_uri):
     return path
 
 
+def next_from_query(query):
+    """The ``next`` URL of a ``login?next=...`` query, to be judged by ``safe_next``.
+
+    nginx passes ``next=$request_uri`` as is: everything after "next=" is the
+    URL (already percent-encoded); an encoded one ("%2F...") is decoded once.
+    """
+    next_url = query[len("next=") :] if query.startswith("next=") else ""
+    if not next_url.startswith("/"):
+        next_url = unquote(next_url)
+    return next_url
+
+
 def _scrub(uri):
     """``uri`` without its query string, for logs (a query may carry a token)."""
     return urlsplit(uri).path
@@ -122,13 +134,7 @@ class LoginHandler(_UsesOurHubAuth, HubOAuthenticated, _Base):
 
     @web.authenticated
     def get(self):
-        # nginx passes `next=$request_uri` as is: everything after "next=" is the URL
-        # (already percent-encoded); an encoded one ("%2F...") is decoded once
-        query = self.request.query
-        next_url = query[len("next=") :] if query.startswith("next=") else ""
-        if not next_url.startswith("/"):
-            next_url = unquote(next_url)
-        self.redirect(self.app.safe_next(next_url))
+        self.redirect(self.app.safe_next(next_from_query(self.request.query)))
 
 
 class OAuthCallbackHandler(_UsesOurHubAuth, HubOAuthCallbackHandler):
