@@ -23,9 +23,7 @@ import sys
 import httptools
 
 BODY = b"recorded\n"
-RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(
-    BODY
-)
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(BODY)
 
 
 class _Connection(asyncio.Protocol):

@@ -162,3 +162,56 @@ def test_headers_for_app_from_tornado_headers():  # hole 6
     assert from_generator == from_list
     for pair in CLIENT:
         assert pair in from_generator
+
+
+# -- the helpers themselves (jhembed.proxy.rules) ----------------------------------------------
+
+
+def test_connection_drops_ignores_framing_and_identity_tokens():  # hole 1
+    from jhembed.proxy.rules import connection_drops
+
+    values = ["keep-alive, Content-Length", " HOST ,X-Forwarded-User, x-private", "te,"]
+    assert connection_drops(values) == {"keep-alive", "x-private", "te"}
+
+
+def test_underscore_twin_rule():  # hole 5
+    from jhembed.proxy.rules import is_underscore_twin
+
+    assert is_underscore_twin("x_forwarded_user") and is_underscore_twin("x-forwarded_groups")
+    assert is_underscore_twin("x_jhembed_client") and is_underscore_twin("proxy_connection")
+    assert not is_underscore_twin("x-forwarded-user")  # the real one: dropped by name elsewhere
+    assert not is_underscore_twin("x_app_thing") and not is_underscore_twin("accept")
+
+
+def test_strip_cookies_by_pattern_and_by_name():  # hole 3
+    from jhembed.proxy.rules import strip_cookies
+
+    assert strip_cookies("a=1; b=2") == "a=1; b=2"
+    assert strip_cookies("a=1;jupyterhub-user-x=t;  b=2") == "a=1; b=2"
+    assert strip_cookies("jhembed-oauth-retry=1") == ""
+    # a proxy run by hand with JUPYTERHUB_CLIENT_ID=my-client: its cookie by name
+    own = ("my-client",)
+    assert strip_cookies("my-client=t; my-client-oauth-state-1=s; my-clientele=k", own) == (
+        "my-clientele=k"
+    )
+
+
+@pytest.mark.parametrize(
+    "query, found",
+    [("token=1", True), ("%74oken=1", True), ("a=1&%74%6f%6b%65%6e=", True), ("a=1;token", True),
+     ("tokens=1", False), ("mytoken=1", False), ("to+ken=1", False), ("%2574oken=1", False),
+     ("TOKEN=1", False), ("", False)],
+)  # fmt: skip
+def test_has_param_compares_decoded_names(query, found):  # hole 4
+    from jhembed.proxy.rules import has_param
+
+    # decoded once, case kept: as tornado's query_arguments (which the login reads)
+    assert has_param(query, "token") is found
+
+
+def test_responses_without_a_body():  # hole 2
+    from jhembed.proxy.rules import response_has_body
+
+    assert not response_has_body("HEAD", 200) and not response_has_body("HEAD", 403)
+    assert not response_has_body("GET", 204) and not response_has_body("GET", 304)
+    assert not response_has_body("GET", 100) and response_has_body("GET", 200)

@@ -15,9 +15,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 import pytest_asyncio
-from proxyutil import run_proxy
-
 import recorder
+from proxyutil import run_proxy
 
 HERE = Path(__file__).resolve().parent
 RECORDER = [sys.executable, str(HERE / "recorder.py"), "--port", "{port}", "--out"]
@@ -378,7 +377,18 @@ async def test_hub_encoded_token_name_never_reaches_app_or_log(hub, name):  # ho
             async with s.get(aiohttp.client.URL(url, encoded=True), headers=headers,
                              allow_redirects=False) as r:  # fmt: skip
                 assert r.status in (200, 302, 403), r.status
+    # a websocket handshake with an encoded ?token= (the recorder refuses the upgrade)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"GET {prefix}encoded-test-ws?%74oken={token} HTTP/1.1\r\nHost: x\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode()
+    )
+    await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+    writer.close()
     await asyncio.sleep(0.5)
-    for r in hub_requests(hub, name, "encoded-test"):
+    got = hub_requests(hub, name, "encoded-test")
+    assert any("encoded-test-ws" in r["url"] for r in got), got
+    for r in got:
         assert token not in r["url"], r
     assert token not in hub.log_text()
