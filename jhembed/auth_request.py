@@ -39,6 +39,7 @@ import os
 import posixpath
 import re
 import secrets
+import unicodedata
 from urllib.parse import unquote, urlsplit
 
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated
@@ -71,6 +72,50 @@ def _clean_path(raw_uri):
     if normal != path or "\x00" in path:
         return None
     return path
+
+
+def next_from_query(query):
+    """The ``next`` URL of a ``login?next=...`` query, to be judged by ``safe_next``.
+
+    nginx passes ``next=$request_uri`` as is: everything after "next=" is the
+    URL (already percent-encoded); an encoded one ("%2F...") is decoded once.
+    """
+    next_url = query[len("next=") :] if query.startswith("next=") else ""
+    if not next_url.startswith("/"):
+        next_url = unquote(next_url)
+    return next_url
+
+
+def _unsafe_char(c):
+    """Control characters, whitespace and invisible format characters (bidi, zero-width)."""
+    return c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Zs", "Zl", "Zp")
+
+
+def _local_path(value):
+    """Whether ``value`` is a path on this site, as it is and after decoding.
+
+    Browsers drop tabs and newlines from a ``Location`` and some treat ``\\``
+    as ``/``, so ``/<TAB>/evil.example`` would become ``//evil.example``: refused
+    are values that do not start with exactly one ``/``, or that hold a
+    backslash, a control character or whitespace, before or after
+    percent-decoding (repeated, as a browser or server behind might).  A
+    percent-encoded plain space (``%20``) is kept: it stays encoded in the
+    ``Location``, and file names have spaces.
+    """
+    if not value.startswith("/") or value.startswith("//"):
+        return False
+    if any(c == "\\" or _unsafe_char(c) for c in value):
+        return False
+    decoded = value
+    for _ in range(4):
+        previous, decoded = decoded, unquote(decoded)
+        if decoded == previous:
+            break
+    else:
+        return False  # still encoded after four rounds: not a path anyone means
+    if decoded.startswith("//") or "\\" in decoded:
+        return False
+    return not any(c != " " and _unsafe_char(c) for c in decoded)
 
 
 def _scrub(uri):
@@ -122,13 +167,7 @@ class LoginHandler(_UsesOurHubAuth, HubOAuthenticated, _Base):
 
     @web.authenticated
     def get(self):
-        # nginx passes `next=$request_uri` as is: everything after "next=" is the URL
-        # (already percent-encoded); an encoded one ("%2F...") is decoded once
-        query = self.request.query
-        next_url = query[len("next=") :] if query.startswith("next=") else ""
-        if not next_url.startswith("/"):
-            next_url = unquote(next_url)
-        self.redirect(self.app.safe_next(next_url))
+        self.redirect(self.app.safe_next(next_from_query(self.request.query)))
 
 
 class OAuthCallbackHandler(_UsesOurHubAuth, HubOAuthCallbackHandler):
@@ -381,8 +420,11 @@ class AuthRequest(Application):
         return 200, user
 
     def safe_next(self, next_url):
-        """``next_url`` if it is a path on this site, else the Hub's home page."""
-        if next_url.startswith("/") and not next_url.startswith("//") and "\\" not in next_url:
+        """``next_url`` if it is a path on this site, else the Hub's home page.
+
+        Judged as it is and decoded (see ``_local_path``).
+        """
+        if _local_path(next_url):
             return next_url
         return self.hub_auth.hub_prefix + "home"
 

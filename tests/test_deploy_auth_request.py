@@ -4,7 +4,7 @@
 import pytest
 from traitlets import TraitError
 
-from jhembed.auth_request import AuthRequest, _clean_path
+from jhembed.auth_request import AuthRequest, _clean_path, next_from_query
 
 pytestmark = pytest.mark.slow
 
@@ -55,6 +55,41 @@ def test_next_stays_on_the_site():
     assert app.safe_next("/reports/a?b=1&c=2") == "/reports/a?b=1&c=2"
     for bad in ("//evil.example/", "https://evil.example/", "/\\evil.example", ""):
         assert app.safe_next(bad) == "/hub/home"
+
+
+# next= values a browser could turn into another site: a tab, CR or LF is dropped
+# by browsers, so "/\t/evil.example" becomes "//evil.example" (hole 7 of the seam)
+NASTY_NEXT = [
+    "/\t/evil.example", "/%09/evil.example", "%2F%09%2Fevil.example", "/\r/evil.example",
+    "/%0d/evil.example", "/\n/evil.example", "/%0A/evil.example", "/\x00/evil.example",
+    "/%00/evil.example", "/\x7f/evil.example", "/%C2%85/evil.example", "/\\evil.example",
+    "/%5Cevil.example", "%2F%5Cevil.example", "\\\\evil.example", "%2F%2Fevil.example",
+    "/%2F/evil.example", "/%2f%2fevil.example", "/%252F/evil.example", "//evil.example",
+    "/\u3000/evil.example", "/%E3%80%80/evil.example", "/\u00a0/evil.example",
+    "/%C2%A0/evil.example", "/\u2028/evil.example", "/%E2%80%AE/evil.example",
+    "/%E2%80%8B/evil.example", " /evil.example", "/ /evil.example", "/\t", "%09/evil.example",
+    "https://evil.example/", "javascript:alert(1)",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", NASTY_NEXT)
+def test_next_with_control_characters_or_whitespace_refused(bad):  # hole 7
+    app = AuthRequest()
+    app.hub_auth = type("H", (), {"hub_prefix": "/hub/"})()
+    assert app.safe_next(bad) == "/hub/home"
+    assert app.safe_next(next_from_query("next=" + bad)) == "/hub/home"
+
+
+def test_next_from_the_query_decoded_once_when_encoded():  # hole 7
+    app = AuthRequest()
+    app.hub_auth = type("H", (), {"hub_prefix": "/hub/"})()
+    for query, target in (
+        ("next=/reports/a%20b.html?x=1&y=2", "/reports/a%20b.html?x=1&y=2"),
+        ("next=%2Freports%2Fa.html", "/reports/a.html"),
+        ("next=/user/alice/lab/tree/%C3%A9.ipynb", "/user/alice/lab/tree/%C3%A9.ipynb"),
+        ("x=1", "/hub/home"),
+    ):
+        assert app.safe_next(next_from_query(query)) == target
 
 
 def test_options_are_checked_and_named():

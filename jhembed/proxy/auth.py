@@ -28,6 +28,7 @@ from traitlets import Bool, Unicode
 
 from .forward_util import strip_token
 from .pages import send_page
+from .rules import strip_cookies
 
 _TOKEN_HEADER = re.compile(r"^\s*(?:token|bearer)\s+(\S+)\s*$", re.IGNORECASE)
 _SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
@@ -312,15 +313,9 @@ class HubLogin:
         return out
 
     def _strip_cookies(self, header):
-        if self.cookie_name not in header:
-            return header
-        kept = []
-        for part in header.split(";"):
-            name = part.split("=", 1)[0].strip()
-            if name == self.cookie_name or name.startswith(self.cookie_name + "-oauth-state"):
-                continue
-            kept.append(part.strip())
-        return "; ".join(p for p in kept if p)
+        # the Hub's and jhembed's by pattern, and ours by name (JUPYTERHUB_CLIENT_ID
+        # may be anything when the proxy runs by hand)
+        return strip_cookies(header, (self.cookie_name,))
 
 
 class OAuthCallbackHandler(HubOAuthCallbackHandler):

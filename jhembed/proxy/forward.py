@@ -20,23 +20,10 @@ from yarl import URL
 from . import child as _child
 from .forward_util import strip_token as _strip_token
 from .pages import send_page
+from .rules import HOP_BY_HOP as _HOP_BY_HOP
+from .rules import NEVER_FORWARDED as _NEVER_FORWARDED
+from .rules import connection_drops, is_underscore_twin, scrub_uri, strip_cookies
 
-# headers that belong to one connection (RFC 9110 7.6.1), never forwarded
-_HOP_BY_HOP = frozenset(
-    h.lower()
-    for h in (
-        "Connection",
-        "Keep-Alive",
-        "Proxy-Connection",
-        "Proxy-Authenticate",
-        "Proxy-Authorization",
-        "TE",
-        "Trailer",
-        "Trailers",
-        "Transfer-Encoding",
-        "Upgrade",
-    )
-)
 # the websocket handshake is made again to the app
 _WS_HANDSHAKE = frozenset(
     (
@@ -47,14 +34,8 @@ _WS_HANDSHAKE = frozenset(
         "sec-websocket-accept",
     )
 )
-# set by the proxy only; copies sent by a client are dropped.  X-Jhembed-Client
-# carries the client's scheme and address from the proxy's front to its own
-# tornado server (jhembed.proxy.front); the app never sees it.
-_PROXY_OWNED = frozenset(("x-forwarded-prefix", "x-forwarded-user", "x-forwarded-groups"))
-_NEVER_FORWARDED = _PROXY_OWNED | {"x-forwarded-for", "expect", "x-jhembed-client"}
 _SMALL_BODY = 64 * 1024
 _QUEUE_CHUNKS = 4
-_SECRET_QUERY = re.compile(r"((?:^|[?&;])(?:token|access_token|_xsrf|code|state)=)[^&;]*", re.I)
 _DOT_SEGMENT = re.compile(r"(^|/)\.\.?(/|$)")
 
 METHODS = (
@@ -75,11 +56,6 @@ METHODS = (
     "REPORT",
     "SEARCH",
 )
-
-
-def scrub_uri(uri):
-    """``uri`` with the values of secret query parameters replaced."""
-    return _SECRET_QUERY.sub(r"\1[secret]", uri)
 
 
 def _has_dot_segments(path):
@@ -192,14 +168,20 @@ class Forwarder:
 
     def upstream_url(self, uri, scheme="http"):
         base = self.upstream_base if scheme == "http" else "ws" + self.upstream_base[4:]
-        if scheme != "http" and self.auth is not None:
-            uri = _strip_token(uri)  # a websocket may log in with ?token=; the app never sees it
+        if self.auth is not None:
+            # a websocket may log in with ?token=; a page's token was consumed by
+            # the login (or sent with a separator the login does not read): the
+            # app never sees one
+            uri = _strip_token(uri)
         return URL(base + self.upstream_path(uri), encoded=True)
 
     def request_headers(self, request, *, user=None, websocket_handshake=False):
-        """Headers for the app from a tornado ``request``: see :meth:`headers_for_app`."""
+        """Headers for the app from a tornado ``request``: see :meth:`headers_for_app`.
+
+        The client's Content-Length is left out: aiohttp frames the body it streams.
+        """
         return self.headers_for_app(
-            request.headers.get_all(),
+            [(n, v) for n, v in request.headers.get_all() if n.lower() != "content-length"],
             remote_ip=request.remote_ip or "",
             protocol=request.protocol,
             user=user,
@@ -211,10 +193,17 @@ class Forwarder:
     ):
         """Headers for the app: the client's, minus hop-by-hop, plus X-Forwarded-*.
 
-        ``pairs`` are the client's (name, value) headers.  ``websocket_handshake``:
-        the handshake is made again to the app (its Sec-WebSocket-* are dropped);
-        ``upgrade``: the client's handshake goes through as it is.
+        ``pairs`` are the client's (name, value) headers (any iterable: read
+        twice).  ``websocket_handshake``: the handshake is made again to the app
+        (its Sec-WebSocket-* are dropped); ``upgrade``: the client's handshake
+        goes through as it is.
+
+        Never forwarded: hop-by-hop headers and those ``Connection`` names
+        (except framing and identity headers: jhembed.proxy.rules), the
+        headers the proxy sets and their underscore twins, the Hub's and
+        jhembed's cookies.
         """
+        pairs = list(pairs)
         connection = []
         forwarded_for = proto = fwd_host = host = None
         accept = ""
@@ -234,7 +223,7 @@ class Forwarder:
                 accept = value
         drop = _HOP_BY_HOP
         if connection:
-            drop = drop | {t.strip().lower() for v in connection for t in v.split(",")}
+            drop = drop | connection_drops(connection)
         if websocket_handshake:
             drop = drop | _WS_HANDSHAKE
         if upgrade:
@@ -242,9 +231,13 @@ class Forwarder:
         headers = []
         for name, value in pairs:
             low = name.lower()
-            if low in drop or low in _NEVER_FORWARDED:
+            if low in drop or low in _NEVER_FORWARDED or is_underscore_twin(low):
                 continue
-            if low == "referer" and "token=" in value:
+            if low == "cookie":
+                value = strip_cookies(value)
+                if not value:
+                    continue
+            elif low == "referer" and "?" in value:
                 value = _strip_token(value)  # a page that still had ?token= in its URL
             headers.append((name, value))
         headers.append(

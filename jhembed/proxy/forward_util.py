@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode
+from .rules import strip_param
 
 # the client's scheme and address, from the proxy's front to its tornado app
 CLIENT_HEADER = "X-Jhembed-Client"
@@ -12,9 +12,5 @@ START_REPORT_ENV = "JHEMBED_START_REPORT"
 
 
 def strip_token(uri):
-    """``uri`` without any ``token`` query parameter."""
-    path, sep, query = uri.partition("?")
-    if not sep or "token" not in query:
-        return uri
-    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "token"]
-    return path + ("?" + urlencode(kept) if kept else "")
+    """``uri`` without any ``token`` query parameter (names compared decoded)."""
+    return strip_param(uri, "token")

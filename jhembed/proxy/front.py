@@ -31,9 +31,10 @@ from tornado.httputil import parse_cookie
 from tornado.web import decode_signed_value
 
 from . import child as _child
-from .forward import _HOP_BY_HOP, METHODS, _has_dot_segments, scrub_uri
+from .forward import METHODS, _has_dot_segments
 from .forward_util import CLIENT_HEADER
 from .pages import render
+from .rules import HOP_BY_HOP, has_param, response_has_body, scrub_uri
 
 _METHODS = frozenset(METHODS)
 _BUFFER_LIMIT = 1024 * 1024
@@ -46,7 +47,9 @@ _SESSION_COOKIE = "jupyterhub-session-id"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _RELAY_DROP = frozenset((CLIENT_HEADER.lower(),))
 # response headers the front frames itself
-_FRAMING = _HOP_BY_HOP | {"content-length"}
+_FRAMING = HOP_BY_HOP | {"content-length"}
+# request headers that frame the body toward the app: the front sets them itself
+_BODY_FRAMING = frozenset(("content-length", "transfer-encoding"))
 
 FORWARD, RELAY = "forward", "relay"
 
@@ -263,8 +266,9 @@ class Front:
             return RELAY
         if req.length is not None and req.length > self.max_body_size:
             return RELAY
-        if query and "token" in query and self.login is not None:
-            return RELAY  # token login, or a websocket logging in with ?token=
+        if query and self.login is not None and has_param(query, "token"):
+            # token login, or a websocket logging in with ?token= (however encoded)
+            return RELAY
         if req.upgrade:
             upgrade = req.header("Upgrade") or ""
             if upgrade.lower() != "websocket" or req.method != "GET":
@@ -767,7 +771,8 @@ class Exchange:
                 self.body_sent = True
             else:
                 req.sink = self
-            if not relay and front.fw.request_timeout:
+            if front.fw.request_timeout:
+                # relayed too: the tornado app behind may wait on the Hub or the app
                 self.last_read = front.loop.time()
                 self.timer = front.loop.call_later(front.fw.request_timeout, self._check_timeout)
             ok = await self.response_done
@@ -798,8 +803,13 @@ class Exchange:
         )
         if not any(n.lower() == "host" for n, _ in headers):
             headers.append(("Host", self.front.default_host))
-        if req.chunked:  # Content-Length, when sent, is among the client's headers
+        # the body is framed toward the app as the parser framed it, whatever the
+        # header rules kept: the app can never read a body as another request
+        headers = [h for h in headers if h[0].lower() not in _BODY_FRAMING]
+        if req.chunked:
             headers.append(("Transfer-Encoding", "chunked"))
+        elif req.length is not None:
+            headers.append(("Content-Length", str(req.length)))
         return _encode_head(f"{req.method} {fw.upstream_path(req.url)} HTTP/1.1\r\n", headers)
 
     # -- request body ----------------------------------------------------------------------
@@ -808,6 +818,8 @@ class Exchange:
         conn = self.conn
         if conn is None or conn.closed:
             return
+        if self.timer is not None:
+            self.last_read = self.front.loop.time()  # no answer is due while the body flows
         conn.transport.write(_chunk(data) if self.req.chunked else data)
 
     def body_done(self):
@@ -882,6 +894,11 @@ class Exchange:
             return
         if self.mode is RELAY:
             self.head_sent = True
+            if self.req.method == "HEAD" and status != 101:
+                # a response to HEAD has no body whatever its Content-Length says
+                # (the parser cannot know); 204 and 304 the parser ends itself
+                self.response_done.set_result(True)
+                self.close_upstream = True
             return
         if status == 101:
             return  # the upgrade: sent whole in _upgraded
@@ -911,7 +928,7 @@ class Exchange:
         req = self.req
         front = self.front
         status = self.status
-        no_body = req.method == "HEAD" or status in (204, 304)
+        no_body = not response_has_body(req.method, status)
         headers = []
         connection = set()
         length = None

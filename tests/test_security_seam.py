@@ -1,0 +1,394 @@
+"""Attacks on the seam between the proxy's front and its tornado app, on the wire.
+
+The real ``jupyter-embedproxy`` runs with tests/recorder.py as its app, which
+writes down every byte it receives: each test checks what the app actually got,
+through the front (fast path) and through tornado (``--no-fast-path``), and
+where the Hub matters with a real JupyterHub (one for the module, two named
+servers of alice: ``fast`` and ``tornado``).  Each test names the hole it covers.
+"""
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+import pytest_asyncio
+import recorder
+from proxyutil import run_proxy
+
+HERE = Path(__file__).resolve().parent
+RECORDER = [sys.executable, str(HERE / "recorder.py"), "--port", "{port}", "--out"]
+PREFIX = "/user/u/"
+MODES = [pytest.param((), id="front"), pytest.param(("--no-fast-path",), id="tornado")]
+TIMEOUT = 5  # seconds: an answer later than this is a hang
+
+
+async def read_response(reader, head_only=False):
+    """One response with a Content-Length body: (status, {lower name: value}, body)."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    length = 0 if head_only else int(headers.get("content-length", "0"))
+    body = await asyncio.wait_for(reader.readexactly(length), TIMEOUT)
+    return int(lines[0].split()[1]), headers, body
+
+
+async def conversation(port, *requests):
+    """Send raw requests one after the other on one connection; the responses.
+
+    ``requests`` are (raw bytes, head_only) pairs.
+    """
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    out = []
+    try:
+        for raw, head_only in requests:
+            writer.write(raw)
+            await writer.drain()
+            out.append(await read_response(reader, head_only))
+    finally:
+        writer.close()
+    return out
+
+
+def app_requests(path, prefix="/t/"):
+    """What the recorder received under ``prefix`` (readiness probes left out)."""
+    _, requests = recorder.read(path)
+    return [r for r in requests if r["url"].startswith(prefix)]
+
+
+def header_map(request):
+    return {n.lower(): v for n, v in request["headers"]}
+
+
+async def until_recorded(path, count, prefix="/t/"):
+    deadline = time.monotonic() + TIMEOUT
+    while len(app_requests(path, prefix)) < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return app_requests(path, prefix)
+
+
+def recording_proxy(tmp_path, *args, base_url=PREFIX):
+    out = tmp_path / f"recorded-{len(list(tmp_path.glob('recorded-*')))}.jsonl"
+    return run_proxy(*args, cmd=[*RECORDER, str(out)], base_url=base_url), out
+
+
+# -- hole 1: request smuggling through `Connection: ..., Content-Length` ----------------------
+
+SMUGGLED = b"GET /t/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def smuggling_request(prefix, extra=b""):
+    return (
+        b"POST %st/upload HTTP/1.1\r\nHost: client.example\r\n" % prefix.encode()
+        + b"Connection: keep-alive, Content-Length, Host\r\n"
+        + extra
+        + b"Content-Length: %d\r\n\r\n" % len(SMUGGLED)
+        + SMUGGLED
+    )
+
+
+def assert_one_request_with_the_whole_body(out):
+    got = app_requests(out)
+    assert [(r["method"], r["url"]) for r in got] == [
+        ("POST", "/t/upload"),
+        ("GET", "/t/after"),
+    ], got
+    assert got[0]["body"].encode("latin-1") == SMUGGLED
+    assert header_map(got[0])["host"] == "client.example"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_connection_header_cannot_unframe_a_body(mode, tmp_path):  # hole 1
+    proxy, out = recording_proxy(tmp_path, *mode)
+    async with proxy as p:
+        answers = await conversation(
+            p.port,
+            (smuggling_request(PREFIX), False),
+            (b"GET %st/after HTTP/1.1\r\nHost: x\r\n\r\n" % PREFIX.encode(), False),
+        )
+        assert [a[0] for a in answers] == [200, 200]
+        await until_recorded(out, 2)
+        assert_one_request_with_the_whole_body(out)
+
+
+# -- hole 2: HEAD (and bodiless responses) end; relayed exchanges time out --------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_relayed_head_is_answered_and_the_connection_goes_on(mode, tmp_path):  # hole 2
+    proxy, out = recording_proxy(tmp_path, *mode)
+    async with proxy as p:
+        # outside the prefix: the proxy's own 404 page (a Content-Length, no body for HEAD)
+        answers = await conversation(
+            p.port,
+            (b"HEAD /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n", True),
+            (b"GET %st/after HTTP/1.1\r\nHost: x\r\n\r\n" % PREFIX.encode(), False),
+        )
+        assert [a[0] for a in answers] == [404, 200]
+        assert int(answers[0][1]["content-length"]) > 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_forwarded_head_with_a_length_ends(mode, tmp_path):  # hole 2
+    proxy, out = recording_proxy(tmp_path, *mode)
+    async with proxy as p:
+        answers = await conversation(
+            p.port,
+            (b"HEAD %st/file HTTP/1.1\r\nHost: x\r\n\r\n" % PREFIX.encode(), True),
+            (b"GET %st/after HTTP/1.1\r\nHost: x\r\n\r\n" % PREFIX.encode(), False),
+        )
+        assert [a[0] for a in answers] == [200, 200]
+        assert answers[0][1]["content-length"] == str(len(recorder.BODY))
+        assert answers[1][2] == recorder.BODY
+
+
+# -- hole 3: Hub and jhembed cookies of any server never reach the app ------------------------
+
+SIBLING_COOKIES = (
+    "jupyterhub-user-alice=a; jupyterhub-user-alice-fast-oauth-state-x1=b; "
+    "jupyterhub-session-id=c; jupyterhub-hub-login=d; __Host-jupyterhub-user-alice=e; "
+    "jhembed-oauth-retry=1"
+)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_no_hub_cookie_reaches_the_app(mode, tmp_path):  # hole 3
+    proxy, out = recording_proxy(tmp_path, *mode)
+    async with proxy as p:
+        cookie = f"app=1; {SIBLING_COOKIES}; _xsrf=2"
+        [(status, _, _)] = await conversation(
+            p.port,
+            (f"GET {PREFIX}t/c HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n".encode(), False),
+        )
+        assert status == 200
+        [got] = await until_recorded(out, 1)
+        assert header_map(got).get("cookie") == "app=1; _xsrf=2", got["headers"]
+
+
+# -- hole 4: encoded parameter names ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_encoded_secret_names_are_scrubbed_from_the_log(mode, tmp_path):  # hole 4
+    proxy, out = recording_proxy(tmp_path, *mode)
+    async with proxy as p:
+        [(status, _, _)] = await conversation(
+            p.port,
+            (b"GET /elsewhere?%74oken=SECRET1&%61ccess_token=SECRET2 HTTP/1.1\r\nHost: x\r\n\r\n",
+             False),
+        )  # fmt: skip
+        assert status == 404
+        await asyncio.sleep(0.2)
+        log = p.output()
+        assert "/elsewhere" in log  # the 404 was logged...
+        assert "SECRET" not in log  # ...without the secrets
+
+
+# -- hole 5: underscore twins of the identity headers ----------------------------------------
+
+TWINS = [
+    "X_Forwarded_User", "x_forwarded_groups", "X-Forwarded_User", "X_Forwarded_For",
+    "X_Forwarded_Proto", "X_Forwarded_Host", "X_Forwarded_Prefix", "X_Jhembed_Client",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_underscore_twins_of_identity_headers_dropped(mode, tmp_path):  # hole 5
+    proxy, out = recording_proxy(tmp_path, *mode)
+    async with proxy as p:
+        twins = "".join(f"{name}: mallory\r\n" for name in TWINS)
+        [(status, _, _)] = await conversation(
+            p.port,
+            (f"GET {PREFIX}t/twins HTTP/1.1\r\nHost: x\r\n{twins}X_App_Thing: ok\r\n\r\n".encode(),
+             False),
+        )  # fmt: skip
+        assert status == 200
+        [got] = await until_recorded(out, 1)
+        headers = header_map(got)
+        assert "mallory" not in headers.values(), got["headers"]
+        assert headers.get("x_app_thing") == "ok"  # other underscores: the app's business
+        assert headers["x-forwarded-for"] == "127.0.0.1"
+
+
+# -- hole 6: the tornado path forwards the client's headers ----------------------------------
+
+CLIENT_HEADERS = {
+    "host": "client.example",
+    "cookie": "app=1",
+    "authorization": "Basic dTpw",
+    "accept": "application/json",
+    "content-type": "text/plain",
+    "user-agent": "ua/1",
+    "accept-language": "fr",
+    "x-custom": "c",
+}
+
+
+async def test_both_paths_forward_the_same_client_headers(tmp_path):  # hole 6
+    seen = {}
+    for mode in ((), ("--no-fast-path",)):
+        proxy, out = recording_proxy(tmp_path, *mode)
+        async with proxy as p:
+            lines = "".join(f"{k}: {v}\r\n" for k, v in CLIENT_HEADERS.items())
+            raw = f"POST {PREFIX}t/h HTTP/1.1\r\n{lines}Content-Length: 2\r\n\r\nhi".encode()
+            [(status, _, _)] = await conversation(p.port, (raw, False))
+            assert status == 200
+            [got] = await until_recorded(out, 1)
+        headers = header_map(got)
+        for name, value in CLIENT_HEADERS.items():
+            assert headers.get(name) == value, (mode, name, got["headers"])
+        assert got["body"] == "hi"
+        # the framing is per hop: the front passes the client's, aiohttp makes its own
+        seen[mode] = set(headers) - {"content-length", "transfer-encoding"}
+    assert seen[()] == seen[("--no-fast-path",)]
+
+
+# -- with a real Hub: the same attacks by a user allowed to use the server -----------------------
+
+HUB_CONFIG = """
+import sys
+RECORDER = {recorder!r}
+def _args(spawner):
+    args = ["--debug", "--request-timeout", "5"]
+    if spawner.name == "tornado":
+        args.append("--no-fast-path")
+    out = {out!r} + "/recorded-" + (spawner.name or "default") + ".jsonl"
+    spawner.args = args + ["--", sys.executable, RECORDER, "--port", "{{port}}", "--out", out]
+c.Spawner.cmd = ["jupyter-embedproxy"]
+c.Spawner.pre_spawn_hook = _args
+"""
+SERVERS = ["fast", "tornado"]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def hub(tmp_path_factory):
+    from hub import run_hub
+
+    base = tmp_path_factory.mktemp("seam")
+    config = HUB_CONFIG.format(recorder=str(HERE / "recorder.py"), out=str(base))
+    async with run_hub(base / "hub", config=config) as hub:
+        await hub.create_user("alice")
+        hub.servers = {name: await hub.spawn("alice", name) for name in SERVERS}
+        hub.token = await hub.user_token(
+            "alice", scopes=[f"access:servers!server=alice/{n}" for n in SERVERS]
+        )
+        hub.records = {name: str(base / f"recorded-{name}.jsonl") for name in SERVERS}
+        yield hub
+
+
+def hub_target(hub, name):
+    """(port, path prefix) of alice's server ``name`` through the Hub's proxy."""
+    url = hub.servers[name]
+    return hub.port, "/" + url.split("/", 3)[3]
+
+
+def hub_requests(hub, name, marker):
+    _, requests = recorder.read(hub.records[name])
+    return [r for r in requests if marker in r["url"]]
+
+
+hub_test = pytest.mark.asyncio(loop_scope="module")
+
+
+@hub_test
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SERVERS)
+async def test_hub_user_cannot_smuggle_a_request(hub, name):  # hole 1
+    port, prefix = hub_target(hub, name)
+    auth = f"Authorization: token {hub.token}\r\n".encode()
+    smuggled = b"GET /smuggled-%s HTTP/1.1\r\nHost: x\r\n\r\n" % name.encode()
+    raw = (
+        b"POST %ssmuggle-test HTTP/1.1\r\nHost: client.example\r\n" % prefix.encode()
+        + b"Connection: keep-alive, Content-Length\r\n"
+        + auth
+        + b"Content-Length: %d\r\n\r\n" % len(smuggled)
+        + smuggled
+    )
+    answers = await conversation(
+        port, (raw, False), (b"GET %ssmuggle-after HTTP/1.1\r\nHost: x\r\n" % prefix.encode()
+                             + auth + b"\r\n", False)
+    )  # fmt: skip
+    assert [a[0] for a in answers] == [200, 200]
+    await asyncio.sleep(0.3)
+    got = hub_requests(hub, name, "smuggle")
+    assert [(r["method"], r["url"]) for r in got] == [
+        ("POST", "/smuggle-test"),
+        ("GET", "/smuggle-after"),
+    ], got
+    assert got[0]["body"].encode("latin-1") == smuggled
+    assert header_map(got[0])["host"] == "client.example"
+
+
+@hub_test
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SERVERS)
+async def test_hub_anonymous_head_then_next_request_answered(hub, name):  # hole 2
+    port, prefix = hub_target(hub, name)
+    for credentials in (b"", b"Authorization: token not-a-token\r\n"):
+        answers = await conversation(
+            port,
+            (b"HEAD %shead-test HTTP/1.1\r\nHost: x\r\n%s\r\n" % (prefix.encode(), credentials),
+             True),
+            (b"GET %shead-after HTTP/1.1\r\nHost: x\r\nAuthorization: token %s\r\n\r\n"
+             % (prefix.encode(), hub.token.encode()), False),
+        )  # fmt: skip
+        assert answers[0][0] in (302, 403), answers[0]
+        assert answers[1][0] == 200, answers[1]
+
+
+@hub_test
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SERVERS)
+async def test_hub_sibling_server_cookies_never_reach_the_app(hub, name):  # hole 3
+    port, prefix = hub_target(hub, name)
+    # what a browser sends to /user/alice/<name>/: the default server's cookie too
+    cookie = (
+        "app=1; jupyterhub-user-alice=x; jupyterhub-user-alice-oauth-state=y; "
+        f"jupyterhub-user-alice-{name}-oauth-state-z1=z; jupyterhub-session-id=s; "
+        "jupyterhub-hub-login=h"
+    )
+    async with aiohttp.ClientSession() as s:
+        headers = {"Authorization": f"token {hub.token}", "Cookie": cookie}
+        async with s.get(f"http://127.0.0.1:{port}{prefix}cookie-test", headers=headers) as r:
+            assert r.status == 200
+    await asyncio.sleep(0.3)
+    [got] = hub_requests(hub, name, "cookie-test")
+    assert header_map(got).get("cookie") == "app=1", got["headers"]
+
+
+@hub_test
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SERVERS)
+async def test_hub_encoded_token_name_never_reaches_app_or_log(hub, name):  # hole 4
+    port, prefix = hub_target(hub, name)
+    token = hub.token
+    async with aiohttp.ClientSession() as s:
+        for query, headers in (
+            (f"?%74oken={token}", {"Authorization": f"token {token}"}),
+            (f"?x=1&t%6Fken={token}", {}),
+        ):
+            url = f"http://127.0.0.1:{port}{prefix}encoded-test{query}"
+            async with s.get(aiohttp.client.URL(url, encoded=True), headers=headers,
+                             allow_redirects=False) as r:  # fmt: skip
+                assert r.status in (200, 302, 403), r.status
+    # a websocket handshake with an encoded ?token= (the recorder refuses the upgrade)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"GET {prefix}encoded-test-ws?%74oken={token} HTTP/1.1\r\nHost: x\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode()
+    )
+    await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+    writer.close()
+    await asyncio.sleep(0.5)
+    got = hub_requests(hub, name, "encoded-test")
+    assert any("encoded-test-ws" in r["url"] for r in got), got
+    for r in got:
+        assert token not in r["url"], r
+    assert token not in hub.log_text()
