@@ -23,7 +23,8 @@ def pytest_collection_modifyitems(config, items):
     """Every test that starts a real JupyterHub is marked ``hub``: `make test` runs
     those a second time in the JupyterHub 5 environment (.venv-jh5)."""
     for item in items:
-        if "hub_factory" in getattr(item, "fixturenames", ()):
+        # hub_factory, or a module's shared `hub` fixture (tests/test_security_seam.py)
+        if {"hub_factory", "hub"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.hub)
 
 

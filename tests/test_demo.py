@@ -35,6 +35,7 @@ async def wait_for(url, proc, timeout=120):
     raise AssertionError(f"{url} did not answer")
 
 
+@pytest.mark.hub  # python -m jhembed.demo with this interpreter: runs on JupyterHub 5 too
 async def test_demo_host_site_embeds_apps(tmp_path):
     hub_port, host_port = free_port(), free_port()
     proc = subprocess.Popen(

@@ -202,9 +202,7 @@ async def test_rest_api_validation_and_spawn(hub_factory):
     )
     assert status == 400 and "mode" in body["message"]
 
-    url = await hub.spawn(
-        "alice", user_options={"app": "echo", "mode": "slow", "delay": 1}
-    )
+    url = await hub.spawn("alice", user_options={"app": "echo", "mode": "slow", "delay": 1})
     async with hub.login("alice") as s:
         status, _, text = await get_authorized(s, url + "echo")
         assert status == 200, text
@@ -320,6 +318,7 @@ jhembed.configure(
 
 
 @pytest.mark.slow
+@pytest.mark.hub
 async def test_bad_catalog_stops_the_hub(tmp_path):
     """The documented way (jhembed.configure): the Hub exits while it loads its config."""
     hub = Hub(tmp_path / "hub", config=BAD_CONFIGURE)
