@@ -34,7 +34,7 @@ $(PY5):
 
 $(VENV5)/.installed: pyproject.toml | $(PY5)
 	$(PY5) -m pip install -q --upgrade pip
-	$(PY5) -m pip install -q -e '.[test]' '$(JH5)'
+	$(PY5) -m pip install -q -e '.[test,docs]' '$(JH5)'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
