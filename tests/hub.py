@@ -39,6 +39,19 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_ports(n):
+    """``n`` different free ports (the sockets are held open together, so the
+    OS cannot hand out one port twice, as separate free_port() calls may)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 _BASE_CONFIG = """\
 c = get_config()  # noqa
 c.JupyterHub.ip = "127.0.0.1"
@@ -80,11 +93,10 @@ class Hub:
     def __init__(self, directory, *, config="", base_url="/", env=None, cleanup_servers=True):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.hub_port = free_port()
+        # three distinct ports: a Hub whose API port equals CHP's API port exits at start
+        self.port, self.hub_port, self.proxy_api_port = free_ports(3)
         self.base_url = base_url
         self.token = secrets.token_hex(16)
-        self.proxy_api_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}{base_url}"
         self.api_url = f"{self.url}hub/api/"
         self.log_path = self.dir / "jupyterhub.log"
