@@ -34,9 +34,7 @@ CHP = ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def free_ports(n):

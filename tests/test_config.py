@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from docutil import run_jhembed
 from traitlets import TraitError
 from traitlets.config import Config
 
@@ -181,34 +182,20 @@ def test_the_options_form_environment_is_built_once(tmp_path):
 # -- jhembed check-config -----------------------------------------------------------------------
 
 
-def _check_config(*args, cwd=None):
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "jhembed.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def test_check_config_good(tmp_path):
     (tmp_path / "jupyterhub_config.py").write_text(
         "import jhembed\n"
         "c.JupyterHub.port = 8765\n"
         'jhembed.configure(c, apps={"dashboard": "voila", "lab": "jupyterlab"})\n'
     )
-    result = _check_config("check-config", str(tmp_path / "jupyterhub_config.py"))
+    result = run_jhembed("check-config", str(tmp_path / "jupyterhub_config.py"))
     assert (result.returncode, result.stdout, result.stderr) == (
         0,
         "OK: 2 apps (dashboard, lab)\n",
         "",
     )
     # the default file name, as jupyterhub's
-    result = _check_config("check-config", cwd=tmp_path)
+    result = run_jhembed("check-config", cwd=tmp_path)
     assert (result.returncode, result.stdout) == (0, "OK: 2 apps (dashboard, lab)\n")
 
 
@@ -218,13 +205,13 @@ def test_check_config_without_configure(tmp_path):
     path.write_text(
         'c.JupyterHub.spawner_class = "embed"\nc.EmbedSpawner.apps = {"lab": "jupyterlab"}\n'
     )
-    result = _check_config("check-config", str(path))
+    result = run_jhembed("check-config", str(path))
     assert (result.returncode, result.stdout) == (0, "OK: 1 app (lab)\n"), result.stderr
     path.write_text(
         'c.JupyterHub.spawner_class = "embed"\n'
         'c.EmbedSpawner.apps = {"lab": "jupyterlab", "x": {"command": ["a"], "colour": "red"}}\n'
     )
-    result = _check_config("check-config", str(path))
+    result = run_jhembed("check-config", str(path))
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.startswith(f"{path}: c.EmbedSpawner.apps['x'].colour"), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
@@ -243,7 +230,7 @@ def test_check_config_without_configure(tmp_path):
 def test_check_config_bad(tmp_path, text, message):
     path = tmp_path / "jupyterhub_config.py"
     path.write_text(text)
-    result = _check_config("check-config", str(path))
+    result = run_jhembed("check-config", str(path))
     assert (result.returncode, result.stdout) == (1, ""), result.stderr
     assert result.stderr == f"{path}: {message}" + result.stderr.split(message, 1)[1]
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
@@ -252,7 +239,7 @@ def test_check_config_bad(tmp_path, text, message):
 def test_check_config_a_file_that_raises(tmp_path):
     path = tmp_path / "jupyterhub_config.py"
     path.write_text("c.JupyterHub.port = undefined_name\n")
-    result = _check_config("check-config", str(path))
+    result = run_jhembed("check-config", str(path))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         f"{path}: the file raised NameError: name 'undefined_name' is not defined"
@@ -260,12 +247,12 @@ def test_check_config_a_file_that_raises(tmp_path):
 
 
 def test_check_config_usage_errors(tmp_path):
-    result = _check_config("check-config", str(tmp_path / "nope.py"))
+    result = run_jhembed("check-config", str(tmp_path / "nope.py"))
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == f"jhembed check-config: error: {tmp_path / 'nope.py'}: no such file\n"
-    result = _check_config()
+    result = run_jhembed()
     assert result.returncode == 2 and "usage: jhembed" in result.stderr
-    result = _check_config("frobnicate")
+    result = run_jhembed("frobnicate")
     assert result.returncode == 2 and "invalid choice: 'frobnicate'" in result.stderr
 
 

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from docutil import blocks, run_jhembed
 from sphinx.errors import ExtensionError
 from traitlets import Bool, HasTraits, Int
 
@@ -171,11 +172,6 @@ def test_every_option_named_in_the_docs_exists():
 # ---- the examples of embedding.md, run for real -------------------------------------------
 
 
-def _blocks(doc):
-    """The fenced code blocks of a MyST page, as (language, text), in order."""
-    return re.findall(r"^```(\w*)\n(.*?)^```$", doc, flags=re.M | re.S)
-
-
 def _commands(block):
     """Shell lines of a bash block, continuation lines joined."""
     return [shlex.split(c) for c in block.replace("\\\n", " ").splitlines() if c.strip()]
@@ -246,8 +242,8 @@ def _curl(port, argv):
 
 def test_embedding_examples_give_the_documented_headers():
     doc = (DOCS / "embedding.md").read_text()
-    blocks = _blocks(doc)
-    run, get_out, preflight, preflight_out, app_sends, browser_gets = (b for _, b in blocks[:6])
+    page = blocks(doc)
+    run, get_out, preflight, preflight_out, app_sends, browser_gets = (b for _, b in page[:6])
     start, curl_head = _commands(run)
     assert start[0] == "jupyter-embedproxy" and curl_head[0] == "curl"
     with _proxy(start) as port:
@@ -280,17 +276,7 @@ def test_embedding_examples_give_the_documented_headers():
 def _check_config(tmp_path, config):
     """``jhembed check-config jupyterhub_config.py`` in a directory holding ``config``."""
     (tmp_path / "jupyterhub_config.py").write_text(config)
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "jhembed.cli", "check-config", "jupyterhub_config.py"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_jhembed("check-config", "jupyterhub_config.py", cwd=tmp_path)
 
 
 def _loaded(tmp_path):
@@ -303,7 +289,7 @@ def _loaded(tmp_path):
 def test_readme_spawner_example_runs(tmp_path):
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Using EmbedSpawner\n", 1)[1].split("\n## ", 1)[0]
-    (lang, config), (_, command), (_, output) = _blocks(section)[:3]
+    (lang, config), (_, command), (_, output) = blocks(section)[:3]
     assert lang == "python" and "jhembed.configure(" in config
     assert _commands(command) == [["jhembed", "check-config", "jupyterhub_config.py"]]
     result = _check_config(tmp_path, config)
@@ -315,10 +301,10 @@ def test_readme_spawner_example_runs(tmp_path):
 
 def test_spawner_page_examples_run(tmp_path):
     doc = (DOCS / "spawner.md").read_text()
-    lang, config = _blocks(doc)[0]
+    lang, config = blocks(doc)[0]
     assert lang == "python" and "jhembed.configure(" in config
     section = doc.split("## Checking the catalog\n", 1)[1].split("\n## ", 1)[0]
-    (_, hub_log), (_, command), (_, output) = _blocks(section)[:3]
+    (_, hub_log), (_, command), (_, output) = blocks(section)[:3]
     assert _commands(command) == [["jhembed", "check-config", "jupyterhub_config.py"]]
     result = _check_config(tmp_path, config)
     assert (result.returncode, result.stdout, result.stderr) == (0, output, "")

@@ -2,23 +2,19 @@
 
 import asyncio
 import json
-import re
 import shlex
 from pathlib import Path
 
 import pytest
+from docutil import blocks
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-
-
-def _blocks(doc):
-    return re.findall(r"^```(\w*)\n(.*?)^```$", doc, flags=re.M | re.S)
 
 
 def _curl_bodies(doc, path_part):
     """(label comment, JSON body) of each documented ``curl -d`` call whose URL has ``path_part``."""
     out = []
-    for lang, block in _blocks(doc):
+    for lang, block in blocks(doc):
         if lang != "bash" or path_part not in block:
             continue
         label = next(line for line in block.splitlines() if line.startswith("#"))
@@ -32,7 +28,7 @@ async def test_rest_spawn_bodies_work_on_the_versions_the_docs_name(hub_factory)
     """docs/spawner.md: its catalog as the Hub's config, each documented body sent to
     the Hub under test: accepted where the docs say it works, 400 as documented elsewhere."""
     doc = (DOCS / "spawner.md").read_text()
-    catalog = next(b for lang, b in _blocks(doc) if lang == "python")
+    catalog = next(b for lang, b in blocks(doc) if lang == "python")
     hub = await hub_factory(catalog + '\nc.JupyterHub.spawner_class = "embed-simple"\n')
     major = hub.version.split(".")[0]
     bodies = _curl_bodies(doc, "servers/report")
