@@ -132,9 +132,16 @@ async def test_make_demo_with_its_default_ports(tmp_path):
     try:
         await wait_for(f"http://127.0.0.1:{defaults['--hub-port']}/hub/login", proc)
         await wait_for(f"http://localhost:{defaults['--host-port']}/", proc)
+        from jhembed.demo.__main__ import _host_site_addresses
+
         async with aiohttp.ClientSession() as s:
             async with s.get(f"http://localhost:{defaults['--host-port']}/") as r:
                 assert "Log in to the portal" in await r.text()
+            # whichever loopback address a browser picks for "localhost"
+            for address in _host_site_addresses():
+                host = f"[{address}]" if ":" in address else address
+                async with s.get(f"http://{host}:{defaults['--host-port']}/") as r:
+                    assert "Log in to the portal" in await r.text(), address
     finally:
         out = _stop(proc)
         print(out[-3000:])

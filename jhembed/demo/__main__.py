@@ -53,6 +53,21 @@ PORTS = (
 )
 
 
+def _host_site_addresses():
+    """Where the host site listens: every loopback address a browser may use for
+    ``localhost`` (127.0.0.1, and ::1 where the machine has IPv6), whatever this
+    machine's resolver says ``localhost`` is."""
+    addresses = ["127.0.0.1"]
+    if socket.has_ipv6:
+        with socket.socket(socket.AF_INET6) as s:
+            try:
+                s.bind(("::1", 0))
+                addresses.append("::1")
+            except OSError:
+                pass
+    return addresses
+
+
 def _port_taken(host, port):
     """True when something already listens on ``host:port`` (every address of ``host``)."""
     for family, kind, proto, _, addr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
@@ -75,7 +90,8 @@ def check_ports(args):
                 f"jhembed demo: {flag} {port} is the same port as {seen[port]}; pick another"
             )
         seen[port] = flag
-        if _port_taken(host, port):
+        hosts = _host_site_addresses() if flag == "--host-port" else [host]
+        if any(_port_taken(h, port) for h in hosts):
             raise SystemExit(
                 f"jhembed demo: port {port} ({what}, {host}) is already in use; "
                 f"stop what uses it or pick another with {flag}, "
@@ -135,7 +151,7 @@ def main(argv=None):
             f"  JupyterHub (any name, any password; demo only):  {hub_url}\n",
             flush=True,
         )
-        web.run_app(site.app(), host="localhost", port=args.host_port, print=None)
+        web.run_app(site.app(), host=_host_site_addresses(), port=args.host_port, print=None)
     except KeyboardInterrupt:
         pass
     finally:
