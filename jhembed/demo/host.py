@@ -173,15 +173,17 @@ class HostSite:
             # the bridge: the host says save, the app saves and answers saved,
             # then this site fetches the file through the contents API
             save = (
-                '<p><button id="save">Save a version</button> <span id="status"></span></p>'
+                '<p><button id="save">Save a version</button> <span id="status"></span>'
+                ' <em id="dirty"></em></p>'
                 '<script type="module">'
                 'import { mount } from "/static/jhembed-host.js";'
                 f"const app = mount(document.getElementById('slot'), {json.dumps(src)}, {{timeout: 120000}});"
                 "const status = document.getElementById('status');"
-                # dirty: true says so; dirty: false clears only that, never a save's outcome
+                # the app's dirty flag has its own place: JupyterLab may mark the document
+                # dirty again right after a save (kernel metadata), which must not hide the
+                # save's outcome
                 "app.addEventListener('dirty', (e) => {"
-                "  if (e.detail.dirty) status.textContent = 'unsaved changes';"
-                "  else if (status.textContent === 'unsaved changes') status.textContent = '';"
+                "  document.getElementById('dirty').textContent = e.detail.dirty ? '(unsaved changes in the app)' : '';"
                 "});"
                 "document.getElementById('save').onclick = async () => {"
                 "  let saved;"
