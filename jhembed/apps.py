@@ -158,6 +158,10 @@ class App(HasTraits):
                         help="Origins allowed to call the app with CORS; None: the spawner's default.")  # fmt: skip
     allow_token_login = Bool(allow_none=True, default_value=None,
                              help="Iframe login with ?token=; None: the spawner's default.")  # fmt: skip
+    cookie_partitioned = Bool(allow_none=True, default_value=None,
+                              help="Partitioned cookies in cross-site frames; None: the spawner's default.")  # fmt: skip
+    cookie_samesite = Unicode(allow_none=True, default_value=None,
+                              help="SameSite forced on the app's cookies; None: the spawner's default.")  # fmt: skip
     forward_user = Bool(False, help="Send X-Forwarded-User / X-Forwarded-Groups to the app.")
     bridge = Bool(False, help="Add the postMessage bridge (save/saved/ready) to the app's pages.")
     proxy_args = List(Unicode(), help="More jupyter-embedproxy flags for this app.")
@@ -208,7 +212,7 @@ class App(HasTraits):
             raise CatalogError(f"{_where(self.name, 'ready_path')}: must start with '/'")
         if self.timeout <= 0:
             raise CatalogError(f"{_where(self.name, 'timeout')}: must be positive")
-        from .proxy.headers import validate_cors_origins, validate_frame_ancestors
+        from .proxy.headers import validate_cors_origins, validate_frame_ancestors, validate_samesite
 
         try:
             if self.frame_ancestors is not None:
@@ -218,6 +222,10 @@ class App(HasTraits):
             if self.cors_origins is not None:
                 self.cors_origins = validate_cors_origins(
                     self.cors_origins, _where(self.name, "cors_origins")
+                )
+            if self.cookie_samesite is not None:
+                self.cookie_samesite = validate_samesite(
+                    self.cookie_samesite, _where(self.name, "cookie_samesite")
                 )
         except CatalogError:
             raise

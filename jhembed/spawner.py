@@ -29,7 +29,7 @@ from traitlets import Bool, Dict, HasTraits, List, Unicode, default, observe
 
 from .apps import CatalogError, load_catalog
 from .proxy.forward_util import START_REPORT_ENV
-from .proxy.headers import validate_cors_origins, validate_frame_ancestors
+from .proxy.headers import validate_cors_origins, validate_frame_ancestors, validate_samesite
 
 MAX_OPTIONS_BYTES = 64 * 1024
 
@@ -74,7 +74,8 @@ class EmbedSpawnerMixin(HasTraits):
         ``display_name``, ``description``, ``command`` (argv with ``{port}``,
         ``{base_url}`` and option placeholders), ``environment``,
         ``ready_path``, ``timeout``, ``absolute_url``, ``frame_ancestors``,
-        ``cors_origins``, ``allow_token_login``, ``forward_user``, ``bridge``,
+        ``cors_origins``, ``allow_token_login``, ``cookie_partitioned``,
+        ``cookie_samesite``, ``forward_user``, ``bridge``,
         ``proxy_args``, ``request_headers_override``, ``options`` (name ->
         ``type`` string/int/bool/choice, ``choices``, ``regex``, ``default``,
         ``help``, ``max_length``, ``minimum``, ``maximum``) and ``preset`` to
@@ -151,6 +152,30 @@ class EmbedSpawnerMixin(HasTraits):
         help="""Default for apps that set none: allow iframe login with ``?token=``. Default: False.""",
     ).tag(config=True)
 
+    cookie_partitioned = Bool(
+        None,
+        allow_none=True,
+        help="""Default for apps that set none: add ``Partitioned`` to the servers' cookies.
+
+        ``None`` (default): on for every server that another origin may frame
+        (``frame_ancestors``), which is what lets a cross-site frame keep its
+        login in browsers that block third-party cookies. ``False`` opts out.
+        """,
+    ).tag(config=True)
+
+    cookie_samesite = Unicode(
+        "",
+        help="""Default for apps that set none: ``SameSite`` forced on the servers' cookies.
+
+        ``""`` (default): ``None`` (with ``Secure``) when another origin may frame
+        the server, else the app's own. One of ``""``, ``"None"``, ``"Lax"``, ``"Strict"``.
+        """,
+    ).tag(config=True)
+
+    @observe("cookie_samesite")
+    def _check_samesite(self, change):
+        validate_samesite(change.new, "c.EmbedSpawner.cookie_samesite")
+
     proxy_command = List(
         Unicode(),
         default_value=["jupyter-embedproxy"],
@@ -159,7 +184,7 @@ class EmbedSpawnerMixin(HasTraits):
 
     proxy_args = List(
         Unicode(),
-        help="""Extra ``jupyter-embedproxy`` flags for every server, e.g. ``["--cookie-partitioned"]``.""",
+        help="""Extra ``jupyter-embedproxy`` flags for every server, e.g. ``["--log-level=DEBUG"]``.""",
     ).tag(config=True)
 
     options_form_template_dir = Unicode(
@@ -397,6 +422,14 @@ class EmbedSpawnerMixin(HasTraits):
         )
         if token_login:
             flags.append("--allow-token-login")
+        samesite = app.cookie_samesite if app.cookie_samesite is not None else self.cookie_samesite
+        if samesite:
+            flags += ["--cookie-samesite", samesite]
+        partitioned = (
+            app.cookie_partitioned if app.cookie_partitioned is not None else self.cookie_partitioned
+        )
+        if partitioned is not None:
+            flags.append("--cookie-partitioned" if partitioned else "--no-cookie-partitioned")
         if app.forward_user:
             flags.append("--forward-user")
         if app.bridge:

@@ -128,13 +128,24 @@ async def test_api_tokens(hub_factory):
 
 async def test_token_login_for_iframes(hub_factory):
     hub = await hub_factory(
-        hub_config("--allow-token-login", "--frame-ancestors", HOST, "--cookie-partitioned")
+        hub_config("--allow-token-login", "--frame-ancestors", HOST)  # Partitioned by default
     )
     await hub.create_user("alice")
     url = await hub.spawn("alice")
     token = await hub.user_token("alice", scopes=["access:servers!server=alice/"], expires_in=300)
     jar = aiohttp.CookieJar(unsafe=True)
     async with aiohttp.ClientSession(cookie_jar=jar) as s:
+        # a framed browser with no login goes to the Hub's OAuth: the state cookie the
+        # proxy sets must come back to the cross-site frame, so it is partitioned too
+        async with s.get(url + "echo", allow_redirects=False, headers={"Accept": "text/html"}) as r:
+            assert r.status == 302 and "/hub/api/oauth2/authorize" in r.headers["Location"]
+            states = r.headers.getall("Set-Cookie")
+            assert states and all("-oauth-state" in c for c in states), states
+            for cookie in states:
+                attrs = [a.strip() for a in cookie.split(";")]
+                for attr in ("HttpOnly", "Secure", "SameSite=None", "Partitioned"):
+                    assert attr in attrs, cookie
+        jar.clear()
         async with s.get(url + f"echo?a=1&token={token}&b=2", allow_redirects=False) as r:
             assert r.status == 302, await r.text()
             assert r.headers["Location"] == "/user/alice/echo?a=1&b=2"

@@ -11,6 +11,8 @@ from pathlib import Path
 import psutil
 import pytest
 from hub import Hub, get_authorized
+from traitlets import TraitError
+from traitlets.config import Config
 
 from jhembed.apps import PRESETS, CatalogError, load_catalog, make_app
 from jhembed.spawner import EmbedSpawner, SimpleEmbedSpawner
@@ -72,6 +74,7 @@ def embedproxy_processes(user, hub=None):
         ("x", {"command": ["a"], "colour": "red"}, "c.EmbedSpawner.apps['x'].colour"),
         ("x", {"preset": "emacs"}, "c.EmbedSpawner.apps['x'].preset"),
         ("x", {"command": ["a"], "ready_path": "health"}, "c.EmbedSpawner.apps['x'].ready_path"),
+        ("x", {"command": ["a"], "cookie_samesite": "sometimes"}, "c.EmbedSpawner.apps['x'].cookie_samesite"),
     ],
 )  # fmt: skip
 def test_bad_catalog_entries_name_the_field(name, entry, where):
@@ -114,6 +117,34 @@ def test_option_values_cannot_inject():
         with pytest.raises(ValueError):
             notebook.convert(bad)
     assert app.expand({"notebook": "dir/my nb.ipynb"})[-1] == "dir/my nb.ipynb"
+
+
+@pytest.mark.parametrize(
+    "spawner_config, entry, flags",
+    [
+        # the defaults: nothing on the command line, the proxy decides from frame_ancestors
+        ({}, {}, []),
+        ({"cookie_partitioned": False}, {}, ["--no-cookie-partitioned"]),
+        ({"cookie_partitioned": False}, {"cookie_partitioned": True}, ["--cookie-partitioned"]),
+        ({}, {"cookie_partitioned": False}, ["--no-cookie-partitioned"]),
+        ({"cookie_samesite": "lax"}, {}, ["--cookie-samesite", "lax"]),
+        ({"cookie_samesite": "Lax"}, {"cookie_samesite": "strict"}, ["--cookie-samesite", "Strict"]),
+    ],
+)  # fmt: skip
+def test_cookie_settings_reach_the_proxy(spawner_config, entry, flags):
+    spawner = EmbedSpawner(config=Config({"EmbedSpawner": spawner_config}))
+    app = make_app("x", {"command": ["a"], **entry}).check()
+    got = spawner.proxy_flags(app)
+    cookie_flags = [
+        f for i, f in enumerate(got) if "cookie" in f or (i and got[i - 1] == "--cookie-samesite")
+    ]
+    assert cookie_flags == flags
+
+
+def test_bad_spawner_cookie_samesite_names_the_setting():
+    with pytest.raises(TraitError) as e:
+        EmbedSpawner(config=Config({"EmbedSpawner": {"cookie_samesite": "sometimes"}}))
+    assert "c.EmbedSpawner.cookie_samesite" in str(e.value)
 
 
 def test_compositions_share_the_config_section():

@@ -501,20 +501,24 @@ class EmbedProxy(JupyterApp):
 
     @validate("cookie_samesite")
     def _validate_samesite(self, proposal):
-        value = proposal["value"]
-        allowed = {"": "", "none": "None", "lax": "Lax", "strict": "Strict"}
-        if value.lower() not in allowed:
-            raise ConfigError(
-                f"EmbedProxy.cookie_samesite must be one of '', None, Lax, Strict, not {value!r}"
-            )
-        return allowed[value.lower()]
+        try:
+            return _headers.validate_samesite(proposal["value"], "EmbedProxy.cookie_samesite")
+        except TraitError as e:
+            raise ConfigError(str(e)) from None
 
     cookie_partitioned = Bool(
-        False,
-        help="""Add ``Partitioned`` (CHIPS) to the app's cookies when they are ``SameSite=None``.
+        None,
+        allow_none=True,
+        help="""Add ``Partitioned`` (CHIPS) to every ``SameSite=None`` cookie: the app's and the proxy's.
 
-        Lets them work in browsers that block third-party cookies, scoped to
-        the host site. CLI: ``--cookie-partitioned``.
+        ``None`` (default): on when ``frame_ancestors`` allows another origin.
+        A partitioned cookie is kept per host site, and it is the only kind that
+        a browser blocking third-party cookies (Chromium's default in incognito
+        windows and for many users, Safari, Firefox's strict mode) sends back to
+        a cross-site frame: without it the frame loses its login after the first
+        page. ``False`` opts out (the cookies are then shared by every site that
+        frames the server, where the browser allows that).
+        CLI: ``--cookie-partitioned`` / ``--no-cookie-partitioned``.
         """,
     ).tag(config=True)
 
@@ -576,7 +580,11 @@ class EmbedProxy(JupyterApp):
         ),
         "cookie-partitioned": (
             {"EmbedProxy": {"cookie_partitioned": True}},
-            "Add Partitioned to the app's SameSite=None cookies.",
+            "Add Partitioned to SameSite=None cookies (the default when another site may frame).",
+        ),
+        "no-cookie-partitioned": (
+            {"EmbedProxy": {"cookie_partitioned": False}},
+            "Do not add Partitioned to cookies, even in cross-site frames.",
         ),
         "allow-token-login": (
             {"EmbedProxy": {"allow_token_login": True}},
@@ -724,7 +732,7 @@ class EmbedProxy(JupyterApp):
             parent=self,
             cache_max_age=self.auth_cache_max_age,
             samesite="None" if policy.cross_origin else "",
-            partitioned=self.cookie_partitioned,
+            partitioned=policy.cookie_partitioned,
         )
         if self.ssl_certfile:
             hub_auth.keyfile = self.ssl_keyfile

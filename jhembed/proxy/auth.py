@@ -27,6 +27,7 @@ from tornado.websocket import WebSocketHandler
 from traitlets import Bool, Unicode
 
 from .forward_util import strip_token
+from .headers import PolicyCookies
 from .pages import send_page
 from .rules import strip_cookies
 
@@ -318,7 +319,7 @@ class HubLogin:
         return strip_cookies(header, (self.cookie_name,))
 
 
-class OAuthCallbackHandler(HubOAuthCallbackHandler):
+class OAuthCallbackHandler(PolicyCookies, HubOAuthCallbackHandler):
     """``{prefix}oauth_callback``: finishes the Hub's OAuth flow (JupyterHub's handler)."""
 
     def initialize(self, login):

@@ -19,6 +19,7 @@ from yarl import URL
 
 from . import child as _child
 from .forward_util import strip_token as _strip_token
+from .headers import PolicyCookies
 from .pages import send_page
 from .rules import HOP_BY_HOP as _HOP_BY_HOP
 from .rules import NEVER_FORWARDED as _NEVER_FORWARDED
@@ -325,8 +326,8 @@ class Forwarder:
         )
 
 
-class _OwnHeaders:
-    """Responses the proxy makes itself: no Server header, the server's framing policy."""
+class _OwnHeaders(PolicyCookies):
+    """Responses the proxy makes itself: no Server header, the server's framing and cookie policy."""
 
     def set_default_headers(self):
         self.clear_header("Server")
