@@ -5,17 +5,21 @@ downloaded); host pages on http://localhost:<port> (origin A), the Hub on
 http://127.0.0.1:<port> (origin B): different sites.
 """
 
+import html
 import json
 import sys
 from urllib.parse import quote
 
 import pytest
+from aiohttp import web
 from browser import (
     ARTIFACTS,
     NOTEBOOK,
     TESTAPP,
     embed_config,
+    html_page,
     launch_browser,
+    serve,
     serve_bridge_host,
     serve_host_page,
     start_for_frame,
@@ -90,6 +94,51 @@ async def test_cross_site_iframe_with_token_login(hub_factory, browser):
     finally:
         for r in runners:
             await r.cleanup()
+
+
+async def test_two_servers_of_one_user_framed_on_one_page(hub_factory, browser):
+    """The default and a named server of one user, side by side on one host page:
+    both keep their logins, neither app receives any Hub or jhembed cookie."""
+    host_port = free_port()
+    host_origin = f"http://localhost:{host_port}"
+    echo = {"command": [sys.executable, TESTAPP, "--port", "{port}"]}
+    hub = await hub_factory(embed_config(host_origin, {"echo": echo, "other": echo}))
+    srcs = {}
+    async with HubClient(hub.url, hub.token) as client:
+        await client.ensure_user("gus")
+        for server in ("", "two"):
+            url = await client.start_server("gus", server, app="echo", timeout=120)
+            token = await client.create_token(
+                "gus", scopes=[f"access:servers!server=gus/{server}"], expires_in=600
+            )
+            srcs[server] = (url, HubClient.embed_url(url, "echo", token=token))
+    frames = "".join(
+        f'<iframe id="f{i}" src="{html.escape(src)}" width="600" height="300"></iframe>'
+        for i, (_, src) in enumerate(srcs.values())
+    )
+    runner = await serve(host_port, [web.get("/", html_page(f"<!DOCTYPE html>{frames}"))])
+    try:
+        context = await browser.new_context()
+        page = await context.new_page()
+        await page.goto(host_origin + "/")
+        for i in range(2):
+            json.loads(await page.frame_locator(f"#f{i}").locator("body").inner_text(timeout=30000))
+        for _ in range(2):  # twice over: each login survives the other's requests
+            for server, (url, _) in srcs.items():
+                frame = next(f for f in page.frames if f.url.startswith(url))
+                await frame.goto(url + f"echo?server={server}")
+                body = await frame.locator("body").inner_text()
+                seen = json.loads(body)  # a login page would not be JSON
+                assert seen["path"] == "/echo", body
+                cookies = "; ".join(v for k, v in seen["headers"] if k.lower() == "cookie")
+                assert "jupyterhub" not in cookies and "jhembed" not in cookies, cookies
+        # the browser holds both servers' session cookies, each for its own path
+        held = {c["name"]: c["path"] for c in await context.cookies()}
+        assert held.get("jupyterhub-user-gus") == "/user/gus/", held
+        assert held.get("jupyterhub-user-gus-two") == "/user/gus/two/", held
+        await context.close()
+    finally:
+        await runner.cleanup()
 
 
 async def test_notebook_save_through_the_bridge(hub_factory, browser):

@@ -37,7 +37,6 @@ _SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
 USER_HEADER = "X-Forwarded-User"
 GROUPS_HEADER = "X-Forwarded-Groups"
 IDENTITY_HEADERS = frozenset((USER_HEADER.lower(), GROUPS_HEADER.lower()))
-_RETRY_COOKIE = "jhembed-oauth-retry"
 
 
 def _url_token(request):
@@ -341,11 +340,13 @@ class OAuthCallbackHandler(PolicyCookies, HubOAuthCallbackHandler):
         message = getattr(exc, "log_message", None) or ""
         if status_code == 403 and "state" in message:
             # an old or foreign state cookie: start the login once more, then give up
-            if not self.get_cookie(_RETRY_COOKIE):
-                self.set_cookie(_RETRY_COOKIE, "1", path=self.hub_auth.cookie_path, max_age=60)
+            # one per server: a sibling server's (on a parent path) is not this one's
+            retry = self.login.cookie_name + "-oauth-retry"
+            if not self.get_cookie(retry):
+                self.set_cookie(retry, "1", path=self.hub_auth.cookie_path, max_age=60)
                 self.redirect(self.hub_auth.base_url)
                 return
-            self.clear_cookie(_RETRY_COOKIE, path=self.hub_auth.cookie_path)
+            self.clear_cookie(retry, path=self.hub_auth.cookie_path)
             send_page(
                 self,
                 403,

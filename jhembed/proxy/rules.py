@@ -94,7 +94,7 @@ def strip_cookies(header, names=()):
     """A ``Cookie`` header without the Hub's and jhembed's cookies, nor ``names``.
 
     ``names`` are extra cookie names, matched exactly or as the start of an
-    OAuth state cookie (``<name>-oauth-state...``).  Returns "" when nothing
+    OAuth state or retry cookie (``<name>-oauth-...``).  Returns "" when nothing
     is left.
     """
     if "jupyterhub-" not in header.lower() and "jhembed-" not in header.lower():
@@ -107,7 +107,7 @@ def strip_cookies(header, names=()):
             continue
         name = part.split("=", 1)[0].strip()
         if is_hub_cookie(name) or any(
-            name == n or name.startswith(n + "-oauth-state") for n in names
+            name == n or name.startswith(n + "-oauth-") for n in names
         ):
             continue
         kept.append(part)
