@@ -141,6 +141,48 @@ async def test_two_servers_of_one_user_framed_on_one_page(hub_factory, browser):
         await runner.cleanup()
 
 
+async def test_a_browser_that_refuses_the_cookie_gets_our_page(hub_factory, browser):
+    """The defaults only; the browser keeps no cookie of the Hub's site (as when it
+    blocks every embedded site's cookies): the frame shows our page, not a blank
+    frame, and the host page hears an ``error`` event with a stable code."""
+    host_port = free_port()
+    host_origin = f"http://localhost:{host_port}"
+    echo = {"command": [sys.executable, TESTAPP, "--port", "{port}"]}
+    hub = await hub_factory(embed_config(host_origin, {"echo": echo}))
+    async with HubClient(hub.url, hub.token) as client:
+        url, token = await start_for_frame(client, "hal", "echo")
+    hub_origin = url.split("/user/")[0]
+    runner = await serve_bridge_host(host_port, HubClient.embed_url(url, "echo", token=token))
+    try:
+        context = await browser.new_context()
+        seen = []
+
+        async def refuse_cookies(route):
+            response = await route.fetch(max_redirects=0)
+            seen.append((route.request.url, response.status))
+            headers = {k: v for k, v in response.headers.items() if k.lower() != "set-cookie"}
+            await route.fulfill(response=response, headers=headers)
+
+        await context.route(f"{hub_origin}/**", refuse_cookies)
+        page = await context.new_page()
+        await page.goto(host_origin + "/")
+        await page.wait_for_function(
+            "window.events.some((e) => e.type === 'error')", timeout=30000, polling=200
+        )
+        events = await page.evaluate("window.events")
+        errors = [e for e in events if e["type"] == "error"]
+        assert [e["code"] for e in errors] == ["cookies-blocked"], (events, seen)
+        frame = next(f for f in page.frames if f.url.startswith(url))
+        assert "token" not in frame.url
+        text = await frame.locator("body").inner_text()
+        assert "blocked this app's login" in text and "Open in a new tab" in text, text
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "frame-login-refused.png"))
+        await context.close()
+    finally:
+        await runner.cleanup()
+
+
 async def test_notebook_save_through_the_bridge(hub_factory, browser):
     host_port = free_port()
     host_origin = f"http://localhost:{host_port}"
