@@ -399,6 +399,10 @@ class EmbedSpawnerMixin(HasTraits):
         return self._selected
 
     def proxy_flags(self, app):
+        if app.entry_point:
+            # the server resolves it: its timeout, absolute_url, headers are its own
+            flags = ["--app-name", app.name, "--server-proxy-entry-point", app.entry_point]
+            return flags + self._policy_flags(app) + list(self.proxy_args) + list(app.proxy_args)
         flags = [
             "--app-name",
             app.name,
@@ -409,6 +413,14 @@ class EmbedSpawnerMixin(HasTraits):
         ]
         if app.absolute_url:
             flags.append("--absolute-url")
+        flags += self._policy_flags(app)
+        for name, value in app.request_headers_override.items():
+            flags += ["--request-headers-override", f"{name}={value}"]
+        return flags + list(self.proxy_args) + list(app.proxy_args)
+
+    def _policy_flags(self, app):
+        """Framing, CORS, login, cookie and bridge flags."""
+        flags = []
         frame_ancestors = (
             app.frame_ancestors if app.frame_ancestors is not None else self.frame_ancestors
         )
@@ -434,9 +446,7 @@ class EmbedSpawnerMixin(HasTraits):
             flags.append("--forward-user")
         if app.bridge:
             flags.append("--bridge")
-        for name, value in app.request_headers_override.items():
-            flags += ["--request-headers-override", f"{name}={value}"]
-        return flags + list(self.proxy_args) + list(app.proxy_args)
+        return flags
 
     def embed_args(self):
         """Everything after the proxy program: its flags, ``--``, the app's argv."""

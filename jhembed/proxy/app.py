@@ -66,8 +66,10 @@ class EmbedProxy(JupyterApp):
     and forwards HTTP and websocket traffic to it, applying a header policy
     that makes it embeddable in an iframe of a chosen host site.
     Placeholders in CMD: {port} (a free port for the app), {base_url} (the
-    server's URL prefix, with a trailing slash), {unix_socket} (a socket path,
-    when the app listens on a Unix socket).
+    server's URL prefix, with a trailing slash), {base_path} (the same without
+    the trailing slash), {unix_socket} (a socket path, when the app listens on
+    a Unix socket). Or --server-proxy-entry-point NAME instead of CMD: the app
+    of an installed jupyter-server-proxy entry point.
     """
     examples = """
     jupyter-embedproxy --no-authentication --port 8888 -- python -m http.server {port}
@@ -141,6 +143,20 @@ class EmbedProxy(JupyterApp):
         ``jupyter standaloneproxy``. Set this when the app is started with
         ``{base_url}`` and serves under the prefix itself (Jupyter servers,
         Voila with ``--Voila.base_url``). CLI: ``--absolute-url``.
+        """,
+    ).tag(config=True)
+
+    server_proxy_entry_point = Unicode(
+        "",
+        help="""Run the app of an installed jupyter-server-proxy entry point instead of a command.
+
+        The name of a ``jupyter_serverproxy_servers`` entry point (e.g. ``marimo``
+        from jupyter-marimo-proxy). Its setup function is called here, at start,
+        with this server's environment; the app is served as jupyter-server-proxy
+        serves it, under ``<base_url><name>/`` (``<base_url>`` redirects there), and
+        ``{base_url}`` in its command means ``<base_url>``. Its ``timeout``,
+        ``absolute_url`` and ``request_headers_override`` apply.
+        CLI: ``--server-proxy-entry-point NAME``.
         """,
     ).tag(config=True)
 
@@ -531,6 +547,7 @@ class EmbedProxy(JupyterApp):
         "ip": "EmbedProxy.address",
         "port": "EmbedProxy.port",
         "base-url": "EmbedProxy.base_url",
+        "server-proxy-entry-point": "EmbedProxy.server_proxy_entry_point",
         "app-name": "EmbedProxy.app_name",
         "server-port": "EmbedProxy.server_port",
         "destport": "EmbedProxy.server_port",
@@ -653,7 +670,35 @@ class EmbedProxy(JupyterApp):
             return
         if self.extra_args:
             self.command = list(self.extra_args)
+        if self.server_proxy_entry_point:
+            self._use_entry_point()
         self._check_config()
+
+    # where the app's {base_url} points and what <base_url> redirects to (entry points)
+    _server_prefix = ""
+
+    def _use_entry_point(self):
+        from .entrypoints import EntryPointError, resolve
+
+        name = self.server_proxy_entry_point
+        if self.command:
+            raise ConfigError(
+                f"give either --server-proxy-entry-point {name} or a command after --, not both"
+            )
+        try:
+            spec = resolve(name, server_prefix=self.base_url)
+        except EntryPointError as e:
+            raise ConfigError(str(e)) from None
+        self.command = spec["command"]
+        self.environment = {**spec["environment"], **self.environment}
+        for key in ("timeout", "absolute_url", "request_headers_override"):
+            if key in spec:
+                setattr(self, key, spec[key])
+        self._server_prefix = self.base_url
+        self.base_url = url_path_join(self.base_url, name) + "/"
+        self.log.info(
+            "Entry point %s: %s, served under %s", name, " ".join(self.command[:1]), self.base_url
+        )
 
     def _check_config(self):
         if not self.command:
@@ -782,7 +827,7 @@ class EmbedProxy(JupyterApp):
         return ChildProcess(
             command=self.command,
             environment=self.environment,
-            base_url=self.base_url,
+            base_url=self._server_prefix or self.base_url,
             port=self.server_port,
             unix_socket=self.unix_socket,
             ready_path=(
@@ -854,7 +899,10 @@ class EmbedProxy(JupyterApp):
                     {"path": static_path()},
                 )
             )
-        return web.Application(make_handlers(forwarder, self.base_url, extra), **settings)
+        return web.Application(
+            make_handlers(forwarder, self.base_url, extra, mounted_from=self._server_prefix),
+            **settings,
+        )
 
     async def _listen_front(self, app):
         """The lean front on the listening sockets, tornado behind it on an internal socket."""

@@ -14,6 +14,8 @@ import time
 
 from jupyterhub.utils import exponential_backoff, random_port
 
+from .rules import scrub_argv, scrub_text
+
 # states the forwarder reads to pick an answer while the app is not serving
 STARTING = "starting"
 READY = "ready"
@@ -88,7 +90,12 @@ class ChildProcess:
         else:
             self.unix_socket = ""
             self.port = port or random_port()
-        values = {"port": self.port, "base_url": base_url, "unix_socket": self.unix_socket}
+        values = {
+            "port": self.port,
+            "base_url": base_url,
+            "base_path": base_url.rstrip("/"),  # the prefix without its trailing slash
+            "unix_socket": self.unix_socket,
+        }
         self.command = [_expand(arg, values) for arg in command]
         self.env = dict(os.environ)
         self.env.update({k: _expand(v, values) for k, v in (environment or {}).items()})
@@ -162,7 +169,7 @@ class ChildProcess:
 
     async def _start_and_wait(self):
         self.state = STARTING if self.exit_code is None else RESTARTING
-        self.log.info("Starting %s: %s", self.app_name, " ".join(self.command))
+        self.log.info("Starting %s: %s", self.app_name, " ".join(scrub_argv(self.command)))
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 *self.command,
@@ -245,7 +252,8 @@ class ChildProcess:
                 line = chunk
             if not line:
                 break
-            text = line.decode("utf-8", "replace").rstrip()
+            # kept for the owner's start report and logged: never with a secret in it
+            text = scrub_text(line.decode("utf-8", "replace").rstrip())
             self.output.append(text)
             self.log.info("[%s] %s", name, text)
 
@@ -294,5 +302,5 @@ def _expand(arg, values):
     except (KeyError, IndexError, ValueError) as e:
         raise ValueError(
             f"cannot expand {arg!r}: unknown placeholder {e} (known: {{port}}, {{base_url}}, "
-            "{unix_socket}; write {{ and }} for literal braces)"
+            "{base_path}, {unix_socket}; write {{ and }} for literal braces)"
         ) from None

@@ -803,10 +803,39 @@ class _WebSocketMatcher(Matcher):
         return None
 
 
-def make_handlers(forwarder, base_url, extra=()):
-    """Tornado rules for the proxy; ``extra`` (e.g. the OAuth callback) go first."""
+class MountRedirectHandler(_OwnHeaders, web.RequestHandler):
+    """The server's prefix, when the app is mounted below it (jupyter-server-proxy
+    entry points): to the app once it is up (503 before, as the Hub expects)."""
+
+    def initialize(self, forwarder, mount):
+        self.forwarder = forwarder
+        self.mount = mount
+
+    def get(self):
+        if self.forwarder.child.state != _child.READY:
+            self.forwarder.send_unavailable(self)
+            return
+        query = self.request.query
+        self.redirect(self.mount + ("?" + query if query else ""))
+
+    head = get
+
+
+def make_handlers(forwarder, base_url, extra=(), mounted_from=""):
+    """Tornado rules for the proxy; ``extra`` (e.g. the OAuth callback) go first.
+
+    ``mounted_from``: the server's prefix when ``base_url`` is below it; it redirects there.
+    """
     kwargs = {"forwarder": forwarder}
     rules = [Rule(_WebSocketMatcher(base_url), WebSocketProxyHandler, kwargs)]
+    if mounted_from:
+        rules.append(
+            Rule(
+                PathMatches(re.escape(mounted_from.rstrip("/")) + "/?"),
+                MountRedirectHandler,
+                {"forwarder": forwarder, "mount": base_url},
+            )
+        )
     if base_url != "/":
         rules.append(Rule(PathMatches(re.escape(base_url.rstrip("/"))), AddSlashHandler))
     rules.extend(extra)

@@ -170,3 +170,34 @@ def scrub_uri(uri):
 def response_has_body(method, status):
     """Whether a response to ``method`` with ``status`` carries a body (RFC 9112 6.3)."""
     return not (method == "HEAD" or status in (204, 304) or 100 <= status < 200)
+
+
+# -- log lines -----------------------------------------------------------------------------
+
+# name=value or name: value where the name says secret (URLs an app prints, its own logs)
+_SECRET_TEXT = re.compile(
+    r"((?:access_token|token|password|secret|api_key)[\"']?\s*[=:]\s*[\"']?)([^\s&\"',;]+)",
+    re.IGNORECASE,
+)
+# flags whose next argument is a secret: --token-password X, --password X, --token X
+_SECRET_FLAG = re.compile(r"^--?[\w.-]*(token|password|secret|api[_-]?key)[\w.-]*$", re.IGNORECASE)
+
+
+def scrub_text(text):
+    """A line of an app's output with secret-looking values replaced by ``[secret]``."""
+    return _SECRET_TEXT.sub(r"\1[secret]", text)
+
+
+def scrub_argv(argv):
+    """A command line fit for the log: values of secret flags replaced by ``[secret]``."""
+    out = []
+    secret_next = False
+    for arg in argv:
+        if secret_next and not arg.startswith("-"):
+            out.append("[secret]")
+        elif "=" in arg and _SECRET_FLAG.match(arg.split("=", 1)[0]):
+            out.append(arg.split("=", 1)[0] + "=[secret]")
+        else:
+            out.append(arg)
+        secret_next = bool(_SECRET_FLAG.match(arg))
+    return out
