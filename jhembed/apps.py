@@ -216,7 +216,11 @@ class App(HasTraits):
             raise CatalogError(f"{_where(self.name, 'ready_path')}: must start with '/'")
         if self.timeout <= 0:
             raise CatalogError(f"{_where(self.name, 'timeout')}: must be positive")
-        from .proxy.headers import validate_cors_origins, validate_frame_ancestors, validate_samesite
+        from .proxy.headers import (
+            validate_cors_origins,
+            validate_frame_ancestors,
+            validate_samesite,
+        )
 
         try:
             if self.frame_ancestors is not None:

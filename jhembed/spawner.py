@@ -438,7 +438,9 @@ class EmbedSpawnerMixin(HasTraits):
         if samesite:
             flags += ["--cookie-samesite", samesite]
         partitioned = (
-            app.cookie_partitioned if app.cookie_partitioned is not None else self.cookie_partitioned
+            app.cookie_partitioned
+            if app.cookie_partitioned is not None
+            else self.cookie_partitioned
         )
         if partitioned is not None:
             flags.append("--cookie-partitioned" if partitioned else "--no-cookie-partitioned")

@@ -40,7 +40,7 @@ def entry_points_env():
     return {"PYTHONPATH": str(ENTRY_POINTS)}
 
 
-MARIMO_NOTEBOOK = '''import marimo
+MARIMO_NOTEBOOK = """import marimo
 
 app = marimo.App()
 
@@ -54,11 +54,15 @@ def _():
 
 if __name__ == "__main__":
     app.run()
-'''
+"""
 
 
 async def frame_app(hub, browser, host_port, user, app, path, **query):
-    """Start ``app`` for ``user``, frame it on a host page; (page, frame, seconds to the frame)."""
+    """Start ``app`` for ``user`` and frame ``path`` of it on a host page (token login).
+
+    Returns the server's URL, the page, the host site's runner, the page's log
+    (console, navigations, failed requests) and when the spawn was requested.
+    """
     started = time.monotonic()
     async with HubClient(hub.url, hub.token) as client:
         await client.ensure_user(user)
@@ -66,7 +70,9 @@ async def frame_app(hub, browser, host_port, user, app, path, **query):
         token = await client.create_token(
             user, scopes=[f"access:servers!server={user}/"], expires_in=600
         )
-    runner = await serve_bridge_host(host_port, HubClient.embed_url(url, path, token=token, **query))
+    runner = await serve_bridge_host(
+        host_port, HubClient.embed_url(url, path, token=token, **query)
+    )
     context = await browser.new_context()
     page = await context.new_page()
     log = []
@@ -92,26 +98,129 @@ async def test_marimo_entry_point_runs_a_cell_in_a_cross_site_frame(hub_factory,
         hub, browser, host_port, "mia", "marimo", "marimo/", file="answer.py"
     )
     try:
-        frame = None
-        for _ in range(300):
-            frame = next((f for f in page.frames if "/user/mia/marimo/" in f.url), None)
-            if frame:
-                break
-            await asyncio.sleep(0.2)
-        assert frame is not None, log
-        # the editor is up; "run all" (bottom right) runs the cell in the kernel
-        await frame.locator(".cm-content").first.wait_for(timeout=90000)
-        await frame.locator("[data-testid=run-button]").last.click()
+        frame = await app_frame(page, "/user/mia/marimo/", log)
         try:
+            # the editor is up; "run all" (bottom right) runs the cell in the kernel
+            await frame.locator(".cm-content").first.wait_for(timeout=90000)
+            await frame.locator("[data-testid=run-button]").last.click()
             await frame.get_by_text("42", exact=True).first.wait_for(timeout=60000)
+            print(
+                f"marimo: {time.monotonic() - started:.1f} s from the spawn request to a cell's output"
+            )
         except Exception:
-            ARTIFACTS.mkdir(exist_ok=True)
-            await page.screenshot(path=str(ARTIFACTS / "marimo-failed.png"))
-            print("\n".join(log[-80:]))
-            print(hub.log_tail(80))
+            await failed(page, "marimo", log, hub)
             raise
-        print(f"marimo: {time.monotonic() - started:.1f} s from the spawn request to its output")
-        ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "embedded-marimo.png"))
     finally:
         await runner.cleanup()
+
+
+STREAMLIT_SCRIPT = """import streamlit as st
+
+name = st.text_input("Your name")
+if name:
+    st.write(f"Hello, {name}!")
+upload = st.file_uploader("A file")
+if upload is not None:
+    st.write(f"received {upload.name}: {len(upload.getvalue())} bytes")
+"""
+
+
+async def test_streamlit_widget_and_file_upload_in_a_cross_site_frame(
+    hub_factory, browser, tmp_path
+):
+    needs("streamlit")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "hello.py").write_text(STREAMLIT_SCRIPT)
+    upload = tmp_path / "data.csv"
+    upload.write_bytes(b"a,b\n" + b"1,2\n" * 1000)
+    host_port = free_port()
+    host = f"http://localhost:{host_port}"
+    apps = {"st": {"preset": "streamlit", "options": {"script": {"default": "hello.py"}}}}
+    extra = f"c.SimpleLocalProcessSpawner.home_dir_template = {str(home)!r}\n"
+    hub = await hub_factory(embed_config(host, apps, extra))
+    url, page, runner, log, started = await frame_app(hub, browser, host_port, "sam", "st", "")
+    try:
+        frame = await app_frame(page, "/user/sam/", log)
+        try:
+            name = frame.get_by_label("Your name")
+            await name.wait_for(timeout=90000)
+            await name.fill("Ada")
+            await name.press("Enter")
+            await frame.get_by_text("Hello, Ada!").wait_for(timeout=30000)
+            print(
+                f"streamlit: {time.monotonic() - started:.1f} s from the spawn request to a widget round trip"
+            )
+            # the upload is a PUT guarded by Streamlit's XSRF cookie: it must come back in the frame
+            await frame.locator("input[type=file]").set_input_files(str(upload))
+            await frame.get_by_text("received data.csv: 4004 bytes").wait_for(timeout=30000)
+        except Exception:
+            await failed(page, "streamlit", log, hub)
+            raise
+        await page.screenshot(path=str(ARTIFACTS / "embedded-streamlit.png"))
+    finally:
+        await runner.cleanup()
+
+
+PANEL_APP = """import panel as pn
+
+clicks = pn.widgets.IntInput(name="clicks", value=0, disabled=True)
+button = pn.widgets.Button(name="Add one")
+text = pn.pane.Markdown("clicked 0 times")
+
+
+def add(event):
+    clicks.value += 1
+    text.object = f"clicked {clicks.value} times"
+
+
+button.on_click(add)
+pn.Column(button, text).servable()
+"""
+
+
+async def test_panel_entry_point_callback_in_a_cross_site_frame(hub_factory, browser, tmp_path):
+    needs("panel")
+    env = entry_points_env()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "counter.py").write_text(PANEL_APP)
+    host_port = free_port()
+    host = f"http://localhost:{host_port}"
+    extra = f"c.SimpleLocalProcessSpawner.home_dir_template = {str(home)!r}\n"
+    # panel comes from jupyter-panel-proxy, which finds the apps in the user's home
+    hub = await hub_factory(embed_config(host, {}, extra), env=env)
+    url, page, runner, log, started = await frame_app(
+        hub, browser, host_port, "pat", "panel", "panel/counter"
+    )
+    try:
+        frame = await app_frame(page, "/user/pat/panel/", log)
+        try:
+            button = frame.get_by_role("button", name="Add one")
+            await button.wait_for(timeout=120000)
+            await button.click()
+            await frame.get_by_text("clicked 1 times").wait_for(timeout=30000)
+            print(f"panel: {time.monotonic() - started:.1f} s from the spawn request to a callback")
+        except Exception:
+            await failed(page, "panel", log, hub)
+            raise
+        await page.screenshot(path=str(ARTIFACTS / "embedded-panel.png"))
+    finally:
+        await runner.cleanup()
+
+
+async def app_frame(page, prefix, log):
+    for _ in range(300):
+        frame = next((f for f in page.frames if prefix in f.url), None)
+        if frame:
+            return frame
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no frame under {prefix}: {log}")
+
+
+async def failed(page, name, log, hub):
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}-failed.png"))
+    print("\n".join(log[-80:]))
+    print(hub.log_tail(80))

@@ -261,7 +261,9 @@ def test_embedding_examples_give_the_documented_headers():
     for line in app_sends.splitlines():
         name, value = line.split(": ", 1)
         assert name in source and value in source, f"tests/testapp.py does not send {line!r}"
-    argv = start[: start.index("--") + 1]  # the documented command: cookies are Partitioned by default
+    argv = start[
+        : start.index("--") + 1
+    ]  # the documented command: cookies are Partitioned by default
     argv += ["python", str(testapp), "--port", "{port}"]
     with _proxy(argv) as port:
         got = _request(port, "GET", "/user/alice/headers")[1]

@@ -106,9 +106,7 @@ def strip_cookies(header, names=()):
         if not part:
             continue
         name = part.split("=", 1)[0].strip()
-        if is_hub_cookie(name) or any(
-            name == n or name.startswith(n + "-oauth-") for n in names
-        ):
+        if is_hub_cookie(name) or any(name == n or name.startswith(n + "-oauth-") for n in names):
             continue
         kept.append(part)
     return "; ".join(kept)
