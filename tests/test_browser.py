@@ -8,6 +8,7 @@ http://127.0.0.1:<port> (origin B): different sites.
 import html
 import json
 import sys
+import time
 from urllib.parse import quote
 
 import pytest
@@ -189,6 +190,7 @@ async def test_notebook_save_through_the_bridge(hub_factory, browser):
     hub = await hub_factory(
         embed_config(host_origin, {"lab": {"preset": "notebook", "bridge": True}})
     )
+    started = time.monotonic()
     async with HubClient(hub.url, hub.token) as client:
         url, token = await start_for_frame(client, "gus", "lab")
         await client.contents_save(
@@ -220,6 +222,7 @@ async def test_notebook_save_through_the_bridge(hub_factory, browser):
             )
             saved = await page.evaluate("window.app.save()")
             assert saved == {"path": "bridge.ipynb"}
+            print(f"notebook 7: {time.monotonic() - started:.1f} s from the spawn request to a save")
             events = await page.evaluate("window.events")
             assert not any(e.get("id") == "evil" or e.get("app") == "fake" for e in events), events
             assert any(e["type"] == "dirty" for e in events), events
@@ -265,6 +268,7 @@ async def test_voila_widgets_in_a_cross_site_frame(hub_factory, browser, tmp_pat
     }
     extra = f"c.SimpleLocalProcessSpawner.home_dir_template = {str(home)!r}\n"
     hub = await hub_factory(embed_config(host_origin, apps, extra))
+    started = time.monotonic()
     async with HubClient(hub.url, hub.token) as client:
         url, token = await start_for_frame(client, "hal", "dash")
         runner = await serve_bridge_host(host_port, client.embed_url(url, "", token=token))
@@ -288,6 +292,7 @@ async def test_voila_widgets_in_a_cross_site_frame(hub_factory, browser, tmp_pat
         await handle.focus()
         await handle.press("ArrowRight")
         await frame.get_by_text("n squared is 16").wait_for(timeout=30000)
+        print(f"voila: {time.monotonic() - started:.1f} s from the spawn request to a widget round trip")
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "embedded-voila.png"))
         await context.close()
