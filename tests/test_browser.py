@@ -222,7 +222,9 @@ async def test_notebook_save_through_the_bridge(hub_factory, browser):
             )
             saved = await page.evaluate("window.app.save()")
             assert saved == {"path": "bridge.ipynb"}
-            print(f"notebook 7: {time.monotonic() - started:.1f} s from the spawn request to a save")
+            print(
+                f"notebook 7: {time.monotonic() - started:.1f} s from the spawn request to a save"
+            )
             events = await page.evaluate("window.events")
             assert not any(e.get("id") == "evil" or e.get("app") == "fake" for e in events), events
             assert any(e["type"] == "dirty" for e in events), events
@@ -292,7 +294,9 @@ async def test_voila_widgets_in_a_cross_site_frame(hub_factory, browser, tmp_pat
         await handle.focus()
         await handle.press("ArrowRight")
         await frame.get_by_text("n squared is 16").wait_for(timeout=30000)
-        print(f"voila: {time.monotonic() - started:.1f} s from the spawn request to a widget round trip")
+        print(
+            f"voila: {time.monotonic() - started:.1f} s from the spawn request to a widget round trip"
+        )
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "embedded-voila.png"))
         await context.close()

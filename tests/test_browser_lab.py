@@ -121,7 +121,9 @@ async def test_jupyterlab_saves_through_the_bridge_and_ignores_other_origins(
             # the host page says save: resolved once the file is written
             saved = await page.evaluate("window.app.save()")
             assert saved == {"path": "bridge.ipynb"}
-            print(f"jupyterlab: {time.monotonic() - started:.1f} s from the spawn request to a save")
+            print(
+                f"jupyterlab: {time.monotonic() - started:.1f} s from the spawn request to a save"
+            )
             model = await client.contents_get(url, "bridge.ipynb", token)
             assert source(model) == "x = 42"
 
