@@ -249,7 +249,12 @@ class Forwarder:
         if fwd_host is None and host is not None:
             headers.append(("X-Forwarded-Host", host))
         if self.strip_prefix:
+            # X-Forwarded-Context and X-ProxyContextPath as jupyter-server-proxy 4.x
+            # sends them (the prefix, slash included); X-Forwarded-Prefix without the
+            # slash, which werkzeug's ProxyFix puts in SCRIPT_NAME as it is
             headers.append(("X-Forwarded-Prefix", self.base_url.rstrip("/")))
+            headers.append(("X-Forwarded-Context", self.base_url))
+            headers.append(("X-ProxyContextPath", self.base_url))
         if upgrade:
             headers.append(("Connection", "Upgrade"))
         if self.auth is not None:
@@ -778,7 +783,7 @@ class AddSlashHandler(_OwnHeaders, web.RequestHandler):
     def get(self):
         uri = self.request.uri
         path, sep, query = uri.partition("?")
-        self.redirect(path + "/" + sep + query)
+        self.redirect(path + "/" + sep + query, permanent=True)  # 301, as jupyter standaloneproxy
 
     head = get
 

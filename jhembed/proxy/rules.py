@@ -36,7 +36,10 @@ HOP_BY_HOP = frozenset(
 # set by the proxy only; copies sent by a client are dropped.  X-Jhembed-Client
 # carries the client's scheme and address from the proxy's front to its own
 # tornado server (jhembed.proxy.front); the app never sees it.
-PROXY_OWNED = frozenset(("x-forwarded-prefix", "x-forwarded-user", "x-forwarded-groups"))
+PROXY_OWNED = frozenset(
+    ("x-forwarded-prefix", "x-forwarded-context", "x-proxycontextpath", "x-forwarded-user",
+     "x-forwarded-groups")
+)  # fmt: skip
 NEVER_FORWARDED = PROXY_OWNED | {"x-forwarded-for", "expect", "x-jhembed-client"}
 # the client's are kept; the proxy adds its own when absent
 FORWARDED = frozenset(("x-forwarded-proto", "x-forwarded-host"))
