@@ -53,6 +53,14 @@ def one_line_error(stderr):
             ["no jupyter_serverproxy_servers entry point named 'no-such-app-xyz'", "install"],
         ),
         (
+            NOAUTH + ["--StandaloneProxyServer.base_url=/x/", "--", "true"],
+            ["unknown option '--StandaloneProxyServer.base_url'", "no StandaloneProxyServer"],
+        ),
+        (
+            NOAUTH + ["--ServerProcess.timeout=5", "--", "true"],
+            ["unknown option '--ServerProcess.timeout'"],
+        ),
+        (
             NOAUTH + ["--server-proxy-entry-point", "x", "--", "true"],
             ["either --server-proxy-entry-point x or a command after --"],
         ),

@@ -649,11 +649,29 @@ class EmbedProxy(JupyterApp):
             if not arg.startswith("-") or arg == "-":
                 continue
             name = arg.lstrip("-").split("=", 1)[0]
-            if name in known or "." in name:
+            if name in known:
                 continue
+            if "." in name:
+                # Class.option: only the classes this program reads; another program's
+                # (--StandaloneProxyServer.base_url, --ServerProcess.timeout) would be
+                # ignored in silence by traitlets
+                section = name.split(".", 1)[0]
+                if section in self._config_sections():
+                    continue
+                raise ConfigError(
+                    f"unknown option {arg.split('=', 1)[0]!r}: jupyter-embedproxy has no "
+                    f"{section} settings (use its own flags: see jupyter-embedproxy --help-all)"
+                )
             raise ConfigError(
                 f"unknown option {arg.split('=', 1)[0]!r} (see jupyter-embedproxy --help-all)"
             )
+
+    def _config_sections(self):
+        """Names of the classes whose ``--Class.option`` this program reads."""
+        from .auth import EmbedHubOAuth
+
+        classes = [type(self), EmbedHubOAuth, *self.classes]
+        return {c.__name__ for cls in classes for c in cls.mro() if hasattr(c, "class_traits")}
 
     def _load_config(self, cfg, section_names=None, traits=None):
         # a bad value is the user's error: one line and exit 2 (ConfigError),
