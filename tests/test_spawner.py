@@ -302,9 +302,14 @@ async def test_named_server_per_app_and_entry_points(hub_factory, tmp_path):
         textwrap.dedent(
             """
             import sys
+            import os
             def setup_hello():
                 return {"command": [sys.executable, "-m", "http.server", "{port}"],
                         "launcher_entry": {"title": "Hello from an entry point"}}
+            def setup_picky():
+                if "JUPYTERHUB_SERVICE_PREFIX" in os.environ:  # in the user's server
+                    raise RuntimeError("no picky.yml in the home directory")
+                return {"command": ["true"], "launcher_entry": {"title": "Picky"}}
             """
         )
     )
@@ -312,7 +317,7 @@ async def test_named_server_per_app_and_entry_points(hub_factory, tmp_path):
         "Metadata-Version: 2.1\nName: hello-ep\nVersion: 1.0\n"
     )
     (site / "hello_ep-1.0.dist-info" / "entry_points.txt").write_text(
-        "[jupyter_serverproxy_servers]\nhello = hello_ep:setup_hello\n"
+        "[jupyter_serverproxy_servers]\nhello = hello_ep:setup_hello\npicky = hello_ep:setup_picky\n"
     )
     config = CATALOG + "c.EmbedSpawner.app_from_server_name = True\n"
     hub = await hub_factory(config, env={"PYTHONPATH": str(site)})
@@ -328,8 +333,19 @@ async def test_named_server_per_app_and_entry_points(hub_factory, tmp_path):
         async with s.get(hub.url + "hub/spawn/bob/hello") as r:
             await r.text()
         url = await hub.wait_ready("bob", "hello")
-        status, _, text = await get_authorized(s, url)
+        # served where jupyter-server-proxy would: under <server prefix>hello/
+        status, final, text = await get_authorized(s, url)
         assert status == 200 and "Directory listing" in text
+        assert str(final).endswith("/user/bob/hello/hello/"), final
+    # an entry point whose setup fails in the server: the spawn fails saying so
+    with pytest.raises(AssertionError):
+        await hub.spawn("bob", "picky", user_options={"app": "picky"}, timeout=30)
+    # the Hub's own error line (what the spawn page and the REST API show), not only the
+    # proxy's stderr, names the reason
+    failures = [line for line in hub.log_text().splitlines() if "Picky did not start" in line]
+    assert failures and all("no picky.yml in the home directory" in f for f in failures), (
+        failures or hub.log_tail(40)
+    )
     # a server named after an app cannot run another app
     status, body = await hub.api(
         "POST", "users/bob/servers/echo", json_body=hub.spawn_body({"app": "files"})

@@ -1067,6 +1067,15 @@ class EmbedProxy(JupyterApp):
         return _run_loop(self._run())
 
 
+def _refuse(error):
+    """One line on stderr, the same to the spawner's start report; exit status 2."""
+    print(f"jupyter-embedproxy: error: {error}", file=sys.stderr)
+    report = os.environ.get(START_REPORT_ENV, "")
+    if report:
+        _write_report(report, f"failed\n{error}\n")
+    return 2
+
+
 def _write_report(path, text):
     try:
         with open(path, "w") as f:
@@ -1163,14 +1172,12 @@ def main(argv=None):
     except NoStart:
         return 0  # --generate-config and the like: done, nothing to run
     except ConfigError as e:
-        print(f"jupyter-embedproxy: error: {e}", file=sys.stderr)
-        return 2
+        return _refuse(e)
     except Exception as e:  # a TraitError from a @validate, bad CLI values
         from traitlets import TraitError
 
         if isinstance(e, TraitError):
-            print(f"jupyter-embedproxy: error: {e}", file=sys.stderr)
-            return 2
+            return _refuse(e)
         raise
     return code or 0
 
