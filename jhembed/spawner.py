@@ -75,7 +75,9 @@ class EmbedSpawnerMixin(HasTraits):
         ``{base_url}`` and option placeholders), ``environment``,
         ``ready_path``, ``timeout``, ``absolute_url``, ``frame_ancestors``,
         ``cors_origins``, ``allow_token_login``, ``forward_user``, ``bridge``,
-        ``proxy_args``, ``request_headers_override``, ``options`` (name ->
+        ``proxy_args``, ``request_headers_override``, ``tags``, ``thumbnail``,
+        ``keep_alive``, ``viewers_may_start`` (the last four for the launcher,
+        see docs/launcher.md), ``options`` (name ->
         ``type`` string/int/bool/choice, ``choices``, ``regex``, ``default``,
         ``help``, ``max_length``, ``minimum``, ``maximum``) and ``preset`` to
         start from a preset. Default: ``{"jupyterlab": "jupyterlab"}``.
@@ -401,6 +403,8 @@ class EmbedSpawnerMixin(HasTraits):
             flags.append("--forward-user")
         if app.bridge:
             flags.append("--bridge")
+        if app.keep_alive:
+            flags.append("--keep-alive")
         for name, value in app.request_headers_override.items():
             flags += ["--request-headers-override", f"{name}={value}"]
         return flags + list(self.proxy_args) + list(app.proxy_args)
