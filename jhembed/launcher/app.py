@@ -1,0 +1,653 @@
+"""The launcher service (``python -m jhembed.launcher``): tornado + HubOAuth, jinja pages.
+
+Every Hub API call is made with the logged-in user's own OAuth token
+(``HubOAuth.get_token``), so the Hub decides what the user may do; the
+service's own token is used only to read the Hub's version and, for apps with
+``viewers_may_start``, to start a server that the Hub says is shared with the
+viewer. Pages are plain forms with the ``_xsrf`` token; JavaScript only adds
+the live progress on the start page.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated
+from jupyterhub.utils import make_ssl_context, url_path_join
+from markupsafe import Markup
+from tornado import ioloop, web
+from tornado.httpserver import HTTPServer
+from traitlets import Dict, Integer, List, Unicode, default, validate
+from traitlets.config import Application, TraitError
+
+from ..client import HubAPIError, HubClient
+from .setup import CATALOG_ENV, TEMPLATE_DIR_ENV
+
+# a user or group name as the sharing form takes it: no whitespace, slashes or controls
+_NAME = re.compile(r"^[^\s/\\?#,\x00-\x1f\x7f]{1,255}$")
+_SHARE_CODE_ID = re.compile(r"^sc_[0-9]{1,18}$")
+
+
+def _share_dirs():
+    here = Path(__file__).resolve().parents[2] / "share" / "jupyterhub" / "jhembed"
+    installed = Path(sys.prefix) / "share" / "jupyterhub" / "jhembed"
+    return here if here.is_dir() else installed
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(dirs):
+    return Environment(
+        loader=ChoiceLoader([FileSystemLoader(d) for d in dirs]),
+        autoescape=select_autoescape(default=True),
+    )
+
+
+def _first_line(text, limit=300):
+    text = str(text or "").strip()
+    return text.splitlines()[0][:limit] if text else ""
+
+
+class _Page(HubOAuthenticated, web.RequestHandler):
+    """Base of every page: the service's HubOAuth, the user's token, templates, errors."""
+
+    def initialize(self):
+        self.hub_auth = self.settings["hub_auth"]
+
+    @property
+    def launcher(self):
+        return self.settings["launcher"]
+
+    @property
+    def me(self):
+        return self.current_user["name"]
+
+    def set_default_headers(self):
+        self.set_header("Content-Security-Policy", "frame-ancestors 'self'")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Referrer-Policy", "same-origin")
+
+    def app_or_404(self, name):
+        app = self.launcher.catalog.get(name)
+        if app is None:
+            raise web.HTTPError(
+                404,
+                "%s",
+                f"No app named {name[:64]!r} in the catalog; apps: "
+                + ", ".join(sorted(self.launcher.catalog)),
+            )
+        return app
+
+    async def hub(self, method, path, body=None, ok=(200, 201, 202, 204)):
+        """Call the Hub API with the user's own token; HubAPIError on refusal."""
+        token = self.hub_auth.get_token(self)
+        return await self.launcher.client.api(method, path, body=body, ok=ok, token=token)
+
+    def render_page(self, template, **ns):
+        html = self.launcher.render(
+            template,
+            prefix=self.launcher.prefix,
+            static=lambda p: url_path_join(self.launcher.prefix, "static", p),
+            thumbnail=self.launcher.thumbnail_url,
+            user=self.me,
+            xsrf=Markup(self.xsrf_form_html()),
+            hub_prefix=self.hub_auth.hub_prefix,
+            **ns,
+        )
+        self.finish(html)
+
+    def refuse(self, status, message, template="error.html", **ns):
+        """A 4xx page that says why; nothing was done."""
+        self.set_status(status)
+        self.launcher.log.info("%s: refused %s %s: %s", self.me, self.request.method,
+                               urlsplit(self.request.uri).path, message)  # fmt: skip
+        self.render_page(template, message=message, status=status, **ns)
+
+    def write_error(self, status_code, **kwargs):
+        exc = kwargs.get("exc_info", (None, None))[1]
+        message = ""
+        if isinstance(exc, web.HTTPError):
+            message = exc.log_message % exc.args if exc.log_message and exc.args else exc.log_message
+            message = message or exc.reason or ""
+        if status_code >= 500 and not isinstance(exc, web.HTTPError):
+            message = "The launcher failed; the service's log says why."
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        try:
+            name = self.current_user["name"] if self.current_user else ""
+        except Exception:
+            name = ""
+        self.finish(
+            self.launcher.render(
+                "error.html",
+                prefix=self.launcher.prefix,
+                static=lambda p: url_path_join(self.launcher.prefix, "static", p),
+                thumbnail=self.launcher.thumbnail_url,
+                user=name,
+                xsrf="",
+                hub_prefix=self.hub_auth.hub_prefix,
+                message=message or f"Error {status_code}",
+                status=status_code,
+            )
+        )
+
+    def hub_error(self, e):
+        """Raise the Hub's refusal as ours: its status for 4xx, 502 otherwise."""
+        status = e.status if 400 <= e.status < 500 else 502
+        raise web.HTTPError(status, "%s", _first_line(e.message) or f"the Hub answered {e.status}")
+
+    async def my_servers(self):
+        try:
+            _, model = await self.hub(
+                "GET", f"users/{quote(self.me, safe='')}?include_stopped_servers=1"
+            )
+        except HubAPIError as e:
+            self.hub_error(e)
+        return (model or {}).get("servers", {})
+
+    def public_url(self, path):
+        base = self.launcher.public_url or f"{self.request.protocol}://{self.request.host}"
+        return base.rstrip("/") + path
+
+
+class IndexHandler(_Page):
+    """The catalog, "my apps" and "shared with me"."""
+
+    @web.authenticated
+    async def get(self):
+        await self.show()
+
+    async def show(self, status=200, message="", app_name=""):
+        servers = await self.my_servers()
+        try:
+            _, shared = await self.hub("GET", f"users/{quote(self.me, safe='')}/shared")
+        except HubAPIError as e:
+            self.hub_error(e)
+        shared_items = (shared or {}).get("items", []) if isinstance(shared, dict) else []
+        seen = set()
+        shared_with_me = []
+        for item in shared_items:
+            server = item.get("server") or {}
+            owner = (server.get("user") or {}).get("name", "")
+            key = (owner, server.get("name", ""))
+            if key in seen or owner == self.me:
+                continue
+            seen.add(key)
+            app = self.launcher.catalog.get(server.get("name", ""))
+            shared_with_me.append(
+                {
+                    "owner": owner,
+                    "server": server.get("name", ""),
+                    "url": server.get("url", ""),
+                    "ready": bool(server.get("ready")),
+                    "app": app,
+                    "via": item.get("kind", "user"),
+                    "group": (item.get("group") or {}).get("name", ""),
+                }
+            )
+        self.set_status(status)
+        self.render_page(
+            "index.html",
+            apps=self.launcher.catalog,
+            servers=servers,
+            shared_with_me=shared_with_me,
+            message=message,
+            message_app=app_name,
+        )
+
+
+def _form_options(app, arguments):
+    """The declared options of ``app`` from the form (strings; the spawner converts and checks)."""
+    options = {"app": app["name"]}
+    for option in app["options"]:
+        key = option["name"]
+        values = arguments.get(key, [])
+        if option["type"] == "bool":
+            options[key] = bool(values) and values[0].decode("utf-8", "replace") not in (
+                "", "false", "off",
+            )  # fmt: skip
+        elif values:
+            options[key] = values[0].decode("utf-8", "replace")
+    return options
+
+
+class StartHandler(_Page):
+    """start/<app>: POST starts the user's server for the app with the form's options;
+    GET shows its progress."""
+
+    @web.authenticated
+    async def post(self, name):
+        app = self.app_or_404(name)
+        unknown = sorted(
+            set(self.request.body_arguments) - {"_xsrf"} - {o["name"] for o in app["options"]}
+        )
+        if unknown:
+            message = (
+                f"user_options[{unknown[0][:64]!r}]: not an option of app {name!r}; allowed: "
+                + ", ".join(sorted({"app", *(o["name"] for o in app["options"])}))
+            )
+            return await IndexHandler.show(self, 400, message, name)
+        options = _form_options(app, self.request.body_arguments)
+        body = {"user_options": options} if await self.launcher.hub_major() >= 6 else options
+        path = f"users/{quote(self.me, safe='')}/servers/{quote(name, safe='')}"
+        try:
+            await self.hub("POST", path, body=body)
+        except HubAPIError as e:
+            if e.status == 400 and ("is already running" in e.message or "pending" in e.message):
+                pass  # running or starting: show its progress
+            elif 400 <= e.status < 500:
+                # the spawner's own validation message (the same as the form's)
+                return await IndexHandler.show(self, e.status, _first_line(e.message), name)
+            else:
+                self.hub_error(e)
+        self.launcher.log.info("%s started %s", self.me, name)
+        self.redirect(url_path_join(self.launcher.prefix, "start", name))
+
+    @web.authenticated
+    async def get(self, name):
+        """The progress of the start (live with JavaScript, refreshed without)."""
+        app = self.app_or_404(name)
+        server = (await self.my_servers()).get(name)
+        if server is None or server.get("stopped"):
+            return self.refuse(404, f"Your server for {app['label']} is not running; start it first")
+        self.render_page("start.html", app=app, server=server)
+
+
+class ProgressHandler(_Page):
+    """GET progress/<app>: the Hub's progress events for the user's server, relayed (SSE)."""
+
+    @web.authenticated
+    async def get(self, name):
+        self.app_or_404(name)
+        url = (
+            self.launcher.client.api_url
+            + f"users/{quote(self.me, safe='')}/servers/{quote(name, safe='')}/progress"
+        )
+        headers = {
+            "Authorization": f"token {self.hub_auth.get_token(self)}",
+            "Accept": "text/event-stream",
+        }
+        session = self.launcher.client.session
+        async with session.get(url, headers=headers, ssl=self.launcher.client.ssl) as r:
+            if r.status != 200:
+                text = await r.text()
+                try:
+                    text = json.loads(text).get("message", text)
+                except (ValueError, AttributeError):
+                    pass
+                raise web.HTTPError(
+                    r.status if 400 <= r.status < 500 else 502, "%s", _first_line(text)
+                )
+            self.set_header("Content-Type", "text/event-stream")
+            self.set_header("X-Accel-Buffering", "no")
+            async for line in r.content:
+                self.write(line)
+                if line.strip() == b"":
+                    await self.flush()
+        await self.flush()
+
+
+class StopHandler(_Page):
+    """POST stop/<app>: stop the user's server for the app."""
+
+    @web.authenticated
+    async def post(self, name):
+        self.app_or_404(name)
+        path = f"users/{quote(self.me, safe='')}/servers/{quote(name, safe='')}"
+        try:
+            await self.hub("DELETE", path, ok=(202, 204))
+        except HubAPIError as e:
+            self.hub_error(e)
+        self.launcher.log.info("%s stopped %s", self.me, name)
+        self.redirect(self.launcher.prefix)
+
+
+class EmbedHandler(_Page):
+    """GET embed/<app>: the iframe snippet and the SDK call for the user's server."""
+
+    @web.authenticated
+    async def get(self, name):
+        app = self.app_or_404(name)
+        server = (await self.my_servers()).get(name)
+        url = self.public_url(server["url"]) if server else ""
+        self.render_page(
+            "embed.html", app=app, server=server, server_url=url,
+            hub_url=self.public_url(self.launcher.hub_base_url),
+        )  # fmt: skip
+
+
+class ShareHandler(_Page):
+    """GET/POST share/<app>: who has access, share with users/groups, revoke, share codes."""
+
+    def _paths(self, name):
+        owner = quote(self.me, safe="")
+        server = quote(name, safe="")
+        return f"shares/{owner}/{server}", f"share-codes/{owner}/{server}"
+
+    @web.authenticated
+    async def get(self, name):
+        await self.show(name)
+
+    async def show(self, name, status=200, message="", new_code=None):
+        app = self.app_or_404(name)
+        shares_path, codes_path = self._paths(name)
+        servers = await self.my_servers()
+        if name not in servers:
+            return self.refuse(
+                404, f"You have no server for {app['label']} yet; start it once, then share it"
+            )
+        try:
+            _, shares = await self.hub("GET", shares_path)
+            _, codes = await self.hub("GET", codes_path)
+        except HubAPIError as e:
+            self.hub_error(e)
+        self.set_status(status)
+        self.render_page(
+            "share.html",
+            app=app,
+            server=servers[name],
+            server_url=self.public_url(servers[name]["url"]),
+            shares=(shares or {}).get("items", []),
+            codes=(codes or {}).get("items", []),
+            message=message,
+            new_code=new_code,
+            accept_base=self.public_url(""),
+        )
+
+    def _names(self, field):
+        raw = self.get_body_argument(field, "")
+        names = [n for n in re.split(r"[\s,]+", raw.strip()) if n]
+        for n in names:
+            if not _NAME.match(n):
+                raise ValueError(f"{field}: {n[:64]!r} is not a valid name")
+        return names
+
+    @web.authenticated
+    async def post(self, name):
+        self.app_or_404(name)
+        action = self.get_body_argument("action", "")
+        shares_path, codes_path = self._paths(name)
+        try:
+            if action == "share":
+                message = await self._share(shares_path)
+                return await self.show(name, message=message)
+            if action == "revoke":
+                kind = self.get_body_argument("kind", "")
+                target = self.get_body_argument("name", "")
+                if kind not in ("user", "group") or not _NAME.match(target):
+                    raise ValueError("revoke: give kind (user or group) and a valid name")
+                await self.hub("PATCH", shares_path, body={kind: target})
+                self.launcher.log.info("%s revoked %s %s from %s", self.me, kind, target, name)
+                return await self.show(name, message=f"{kind} {target} no longer has access")
+            if action == "code":
+                expires = self.get_body_argument("expires_in", "")
+                if expires not in {str(s) for s in self.launcher.share_code_expiry}:
+                    raise ValueError(
+                        "expires_in: one of "
+                        + ", ".join(str(s) for s in self.launcher.share_code_expiry)
+                        + " seconds"
+                    )
+                _, code = await self.hub("POST", codes_path, body={"expires_in": int(expires)})
+                self.launcher.log.info("%s made a share code for %s", self.me, name)
+                return await self.show(name, message="New share code", new_code=code)
+            if action == "revoke-code":
+                code_id = self.get_body_argument("id", "")
+                if not _SHARE_CODE_ID.match(code_id):
+                    raise ValueError(f"id: {code_id[:32]!r} is not a share code id (sc_N)")
+                await self.hub("DELETE", f"{codes_path}?id={code_id}", ok=(200, 204))
+                return await self.show(name, message="Share code revoked")
+            raise ValueError(
+                f"action: {action[:32]!r} is not one of share, revoke, code, revoke-code"
+            )
+        except ValueError as e:
+            return await self.show(name, 400, str(e))
+        except HubAPIError as e:
+            if 400 <= e.status < 500:
+                return await self.show(name, e.status, _first_line(e.message))
+            self.hub_error(e)
+
+    async def _share(self, shares_path):
+        users = self._names("users")
+        groups = self._names("groups")
+        if not users and not groups:
+            raise ValueError("users, groups: name at least one user or group to share with")
+        if self.me in users:
+            raise ValueError(f"users: {self.me!r} is you; you already have access")
+        # all names are checked before anything is shared: one bad name shares nothing
+        for user in users:
+            await self._exists("users", user)
+        for group in groups:
+            await self._exists("groups", group)
+        for user in users:
+            await self.hub("POST", shares_path, body={"user": user})
+        for group in groups:
+            await self.hub("POST", shares_path, body={"group": group})
+        self.launcher.log.info(
+            "%s shared %s with users %s groups %s", self.me, shares_path, users, groups
+        )
+        return "Shared with " + ", ".join([*users, *(f"group {g}" for g in groups)])
+
+    async def _exists(self, kind, name):
+        try:
+            await self.hub("GET", f"{kind}/{quote(name, safe='')}")
+        except HubAPIError as e:
+            if e.status in (403, 404):
+                raise ValueError(f"{kind}: no {kind[:-1]} named {name[:64]!r}") from None
+            raise
+
+
+class ViewerStartHandler(_Page):
+    """POST viewer-start/<owner>/<app>: start a stopped server shared with the viewer.
+
+    Only for apps with ``viewers_may_start``; the share is checked with the
+    viewer's own token, the start uses the service's role.
+    """
+
+    @web.authenticated
+    async def post(self, owner, name):
+        app = self.app_or_404(name)
+        if not app["viewers_may_start"]:
+            raise web.HTTPError(403, "%s", f"App {name!r} does not let viewers start servers")
+        try:
+            _, shared = await self.hub("GET", f"users/{quote(self.me, safe='')}/shared")
+        except HubAPIError as e:
+            self.hub_error(e)
+        items = (shared or {}).get("items", []) if isinstance(shared, dict) else []
+        if not any(
+            (i.get("server") or {}).get("name") == name
+            and ((i.get("server") or {}).get("user") or {}).get("name") == owner
+            for i in items
+        ):
+            raise web.HTTPError(403, "%s", f"{owner}/{name} is not shared with you")
+        client = self.launcher.client
+        path = f"users/{quote(owner, safe='')}/servers/{quote(name, safe='')}"
+        try:
+            _, model = await client.api("GET", f"users/{quote(owner, safe='')}?include_stopped_servers=1")
+            options = ((model or {}).get("servers", {}).get(name) or {}).get("user_options") or {}
+            options = {"app": name, **{k: v for k, v in options.items() if k != "app"}}
+            body = {"user_options": options} if await self.launcher.hub_major() >= 6 else options
+            await client.api("POST", path, body=body)
+        except HubAPIError as e:
+            if not (e.status == 400 and ("already running" in e.message or "pending" in e.message)):
+                self.hub_error(e)
+        self.launcher.log.warning(
+            "viewers_may_start: %s started %s/%s (shared with them)", self.me, owner, name
+        )
+        self.redirect(self.launcher.prefix)
+
+
+class OAuthCallbackHandler(HubOAuthCallbackHandler):
+    def initialize(self):
+        self.hub_auth = self.settings["hub_auth"]
+
+
+class Launcher(Application):
+    """The launcher service (``python -m jhembed.launcher``)."""
+
+    name = "jhembed-launcher"
+    description = "A JupyterHub service to start, open, embed and share jhembed apps."
+
+    service_url = Unicode(
+        help="""URL the service listens on. Default: ``$JUPYTERHUB_SERVICE_URL``
+        (set by the Hub for a managed service), else ``http://127.0.0.1:10102``.""",
+    ).tag(config=True)
+
+    @default("service_url")
+    def _default_service_url(self):
+        return os.environ.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:10102"
+
+    prefix = Unicode(
+        help="""URL prefix of the pages. Default: ``$JUPYTERHUB_SERVICE_PREFIX``
+        (``/services/<name>/`` under the Hub's base URL).""",
+    ).tag(config=True)
+
+    @default("prefix")
+    def _default_prefix(self):
+        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/apps/"
+
+    @validate("prefix")
+    def _validate_prefix(self, proposal):
+        value = proposal.value
+        if not value.startswith("/"):
+            raise TraitError(f"Launcher.prefix must start with '/', not {value!r}")
+        return value if value.endswith("/") else value + "/"
+
+    hub_api_url = Unicode(
+        help="""The Hub's API URL. Default: ``$JUPYTERHUB_API_URL``.""",
+    ).tag(config=True)
+
+    @default("hub_api_url")
+    def _default_hub_api_url(self):
+        return os.environ.get("JUPYTERHUB_API_URL") or "http://127.0.0.1:8081/hub/api"
+
+    hub_base_url = Unicode(
+        help="""The Hub's public base URL path (``c.JupyterHub.base_url``).
+        Default: ``$JUPYTERHUB_BASE_URL``, else ``/``.""",
+    ).tag(config=True)
+
+    @default("hub_base_url")
+    def _default_hub_base_url(self):
+        return os.environ.get("JUPYTERHUB_BASE_URL") or "/"
+
+    public_url = Unicode(
+        help="""The Hub's public URL (scheme and host) for the snippets on the "embed" page.
+        Default: ``$JUPYTERHUB_PUBLIC_URL``, else the host of each request.""",
+    ).tag(config=True)
+
+    @default("public_url")
+    def _default_public_url(self):
+        return os.environ.get("JUPYTERHUB_PUBLIC_URL", "")
+
+    catalog = Dict(
+        help="""The apps, as ``jhembed.launcher.describe_catalog`` gives them.
+        Default: ``$JHEMBED_LAUNCHER_CATALOG`` (set by ``jhembed.launcher.configure``).""",
+    ).tag(config=True)
+
+    @default("catalog")
+    def _default_catalog(self):
+        raw = os.environ.get(CATALOG_ENV)
+        if not raw:
+            raise TraitError(
+                f"${CATALOG_ENV} is not set: enable the launcher with jhembed.launcher.configure(c)"
+            )
+        return json.loads(raw)
+
+    template_dir = Unicode(
+        help="""A directory with your own launcher templates (``index.html``, ``share.html``...),
+        used before the shipped ones. Autoescape is on. Default: ``$JHEMBED_LAUNCHER_TEMPLATE_DIR``.""",
+    ).tag(config=True)
+
+    @default("template_dir")
+    def _default_template_dir(self):
+        return os.environ.get(TEMPLATE_DIR_ENV, "")
+
+    share_code_expiry = List(
+        Integer(),
+        default_value=[3600, 86400, 7 * 86400],
+        help="""Expiry times (seconds) offered for share codes. Default: an hour, a day, a week.""",
+    ).tag(config=True)
+
+    def _log_level_default(self):
+        return logging.INFO
+
+    hub_auth = None
+    client = None
+    _major = None
+
+    async def hub_major(self):
+        if self._major is None:
+            self._major = (await self.client.hub_version())[0]
+        return self._major
+
+    def thumbnail_url(self, value):
+        if not value:
+            return ""
+        if "/" in value:
+            return value
+        return url_path_join(self.prefix, "static", "thumbnails", value)
+
+    def render(self, template, **ns):
+        share = _share_dirs()
+        dirs = (self.template_dir,) if self.template_dir else ()
+        env = _environment(dirs + (str(share / "templates" / "launcher"),))
+        return env.get_template(template).render(**ns)
+
+    def make_app(self):
+        self.hub_auth = HubOAuth(parent=self, cache_max_age=10)
+        ssl = None
+        if self.hub_auth.certfile and self.hub_auth.client_ca:
+            ssl = make_ssl_context(
+                self.hub_auth.keyfile, self.hub_auth.certfile, cafile=self.hub_auth.client_ca
+            )
+        api = self.hub_api_url.rstrip("/")
+        hub_url = api[: -len("hub/api")] if api.endswith("hub/api") else api + "/"
+        self.client = HubClient(hub_url, os.environ.get("JUPYTERHUB_API_TOKEN", ""), ssl=ssl)
+        p = self.prefix
+        callback = urlsplit(self.hub_auth.oauth_redirect_uri).path
+        return web.Application(
+            [
+                (re.escape(callback), OAuthCallbackHandler),
+                (re.escape(p), IndexHandler),
+                (re.escape(p) + r"start/([^/]+)", StartHandler),
+                (re.escape(p) + r"progress/([^/]+)", ProgressHandler),
+                (re.escape(p) + r"stop/([^/]+)", StopHandler),
+                (re.escape(p) + r"embed/([^/]+)", EmbedHandler),
+                (re.escape(p) + r"share/([^/]+)", ShareHandler),
+                (re.escape(p) + r"viewer-start/([^/]+)/([^/]+)", ViewerStartHandler),
+                (
+                    re.escape(p) + r"static/(.*)",
+                    web.StaticFileHandler,
+                    {"path": str(_share_dirs() / "static")},
+                ),
+            ],
+            hub_auth=self.hub_auth,
+            launcher=self,
+            cookie_secret=os.urandom(32),
+            xsrf_cookies=True,
+            login_url=self.hub_auth.login_url,
+        )
+
+    def start(self):
+        app = self.make_app()
+        url = urlsplit(self.service_url)
+        HTTPServer(app, xheaders=True).listen(url.port or 80, url.hostname or "127.0.0.1")
+        self.log.info("jhembed launcher on %s, prefix %s", self.service_url, self.prefix)
+        ioloop.IOLoop.current().start()
+
+
+def main(argv=None):
+    Launcher.launch_instance(argv)
+
+
+__all__ = ["Launcher", "main"]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
