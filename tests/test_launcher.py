@@ -182,7 +182,9 @@ async def test_sharing_with_users_groups_and_codes(hub):
         # before sharing: only alice
         status, text = await alice.get("share/plain")
         assert status == 200 and share_rows(text) == set()
-        status, text = await alice.post("share/plain", {"action": "share", "users": "bob", "groups": "team"})
+        status, text = await alice.post(
+            "share/plain", {"action": "share", "users": "bob", "groups": "team"}
+        )
         assert status == 200, text
         assert message(text) == "Shared with bob, group team"
         assert share_rows(text) == {("user", "bob"), ("group", "team")}
@@ -191,7 +193,7 @@ async def test_sharing_with_users_groups_and_codes(hub):
         bob = Page(hub, s)
         status, text = await bob.get()
         assert ("alice", "plain") in shared_with_me(text)
-        assert f'href="/user/alice/plain/"' in text
+        assert 'href="/user/alice/plain/"' in text
     assert await opens(hub, "bob", url) == 200
     # carol (group team) sees it too
     async with hub.login("carol") as s:
@@ -209,7 +211,9 @@ async def test_sharing_with_users_groups_and_codes(hub):
     async with hub.login("alice") as s:
         alice = Page(hub, s)
         await alice.get("share/plain")
-        status, text = await alice.post("share/plain", {"action": "revoke", "kind": "user", "name": "bob"})
+        status, text = await alice.post(
+            "share/plain", {"action": "revoke", "kind": "user", "name": "bob"}
+        )
         assert status == 200 and share_rows(text) == {("group", "team")}, text
     async with hub.login("bob") as s:
         status, text = await Page(hub, s).get()
@@ -269,7 +273,13 @@ async def test_hostile_input_is_refused(hub):
         for path in ["start/nope", "stop/nope", "share/nope", "viewer-start/alice/nope"]:
             status, text = await bob.post(path, {})
             assert status == 404 and "No app named 'nope'" in html.unescape(text), (path, status)
-        for path in ["start/nope", "embed/nope", "progress/nope", "share/nope", "start/..%2f..%2fhub"]:
+        for path in [
+            "start/nope",
+            "embed/nope",
+            "progress/nope",
+            "share/nope",
+            "start/..%2f..%2fhub",
+        ]:
             status, text = await bob.get(path)
             assert status == 404, (path, status)
         # bad options: the spawner's own messages, nothing started
@@ -278,7 +288,10 @@ async def test_hostile_input_is_refused(hub):
             ({"delay": "soon"}, "user_options['delay']: must be an integer"),
             ({"mode": "medium"}, "user_options['mode']: must be one of 'fast', 'slow'"),
             ({"extra": "1"}, "user_options['extra']: not an option of app 'echo'"),
-            ({"app": "plain"}, "user_options['app']: not an option of app 'echo'"),
+            (
+                {"app": "plain"},
+                "user_options['app']: server 'echo' runs the app 'echo', not 'plain'",
+            ),
         ]:
             status, text = await bob.post("start/echo", options)
             assert status == 400 and message(text).startswith(expected), (options, text)
@@ -304,9 +317,15 @@ async def test_hostile_input_is_refused(hub):
             ({"action": "steal"}, "action: 'steal' is not one of"),
         ]:
             status, text = await bob.post("share/plain", form)
-            assert status == 400 and message(text).startswith(expected), (form, status, message(text))
+            assert status == 400 and message(text).startswith(expected), (
+                form,
+                status,
+                message(text),
+            )
             assert nothing_shared(text), form
-        status, text = await bob.post("share/plain", {"action": "share", "users": "dave"}, xsrf=False)
+        status, text = await bob.post(
+            "share/plain", {"action": "share", "users": "dave"}, xsrf=False
+        )
         assert status == 403
         status, text = await bob.get("share/plain")
         assert nothing_shared(text) and "sc_" not in text

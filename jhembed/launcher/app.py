@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-import aiohttp
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import make_ssl_context, url_path_join
@@ -115,7 +114,9 @@ class _Page(HubOAuthenticated, web.RequestHandler):
         exc = kwargs.get("exc_info", (None, None))[1]
         message = ""
         if isinstance(exc, web.HTTPError):
-            message = exc.log_message % exc.args if exc.log_message and exc.args else exc.log_message
+            message = (
+                exc.log_message % exc.args if exc.log_message and exc.args else exc.log_message
+            )
             message = message or exc.reason or ""
         if status_code >= 500 and not isinstance(exc, web.HTTPError):
             message = "The launcher failed; the service's log says why."
@@ -152,19 +153,8 @@ class _Page(HubOAuthenticated, web.RequestHandler):
             self.hub_error(e)
         return (model or {}).get("servers", {})
 
-    def public_url(self, path):
-        base = self.launcher.public_url or f"{self.request.protocol}://{self.request.host}"
-        return base.rstrip("/") + path
-
-
-class IndexHandler(_Page):
-    """The catalog, "my apps" and "shared with me"."""
-
-    @web.authenticated
-    async def get(self):
-        await self.show()
-
-    async def show(self, status=200, message="", app_name=""):
+    async def show_index(self, status=200, message="", app_name=""):
+        """The launcher's home page (with ``message`` when a start was refused)."""
         servers = await self.my_servers()
         try:
             _, shared = await self.hub("GET", f"users/{quote(self.me, safe='')}/shared")
@@ -202,20 +192,45 @@ class IndexHandler(_Page):
             message_app=app_name,
         )
 
+    def public_url(self, path):
+        base = self.launcher.public_url or f"{self.request.protocol}://{self.request.host}"
+        return base.rstrip("/") + path
+
+
+class IndexHandler(_Page):
+    """The catalog, "my apps" and "shared with me"."""
+
+    @web.authenticated
+    async def get(self):
+        await self.show_index()
+
 
 def _form_options(app, arguments):
-    """The declared options of ``app`` from the form (strings; the spawner converts and checks)."""
+    """user_options from the start form: ``app`` and every field as sent (strings).
+
+    Nothing is checked here: the Hub's EmbedSpawner validates and converts them
+    with the same code and messages as its options form and REST API (an
+    unknown field is refused there, naming it). A declared bool option whose
+    checkbox is not ticked is false.
+    """
     options = {"app": app["name"]}
-    for option in app["options"]:
-        key = option["name"]
-        values = arguments.get(key, [])
-        if option["type"] == "bool":
-            options[key] = bool(values) and values[0].decode("utf-8", "replace") not in (
-                "", "false", "off",
-            )  # fmt: skip
-        elif values:
+    for key, values in arguments.items():
+        if key != "_xsrf" and values:
             options[key] = values[0].decode("utf-8", "replace")
+    for option in app["options"]:
+        if option["type"] == "bool":
+            options[option["name"]] = options.get(option["name"], "") not in ("", "false", "off")
     return options
+
+
+def _already_started(e):
+    """The Hub's 400 for a server that runs or is starting (not a refused option)."""
+    message = e.message or ""
+    return (
+        e.status == 400
+        and not message.startswith("user_options")
+        and ("is already running" in message or "is pending" in message)
+    )
 
 
 class StartHandler(_Page):
@@ -225,26 +240,17 @@ class StartHandler(_Page):
     @web.authenticated
     async def post(self, name):
         app = self.app_or_404(name)
-        unknown = sorted(
-            set(self.request.body_arguments) - {"_xsrf"} - {o["name"] for o in app["options"]}
-        )
-        if unknown:
-            message = (
-                f"user_options[{unknown[0][:64]!r}]: not an option of app {name!r}; allowed: "
-                + ", ".join(sorted({"app", *(o["name"] for o in app["options"])}))
-            )
-            return await IndexHandler.show(self, 400, message, name)
         options = _form_options(app, self.request.body_arguments)
         body = {"user_options": options} if await self.launcher.hub_major() >= 6 else options
         path = f"users/{quote(self.me, safe='')}/servers/{quote(name, safe='')}"
         try:
             await self.hub("POST", path, body=body)
         except HubAPIError as e:
-            if e.status == 400 and ("is already running" in e.message or "pending" in e.message):
+            if _already_started(e):
                 pass  # running or starting: show its progress
             elif 400 <= e.status < 500:
                 # the spawner's own validation message (the same as the form's)
-                return await IndexHandler.show(self, e.status, _first_line(e.message), name)
+                return await self.show_index(e.status, _first_line(e.message), name)
             else:
                 self.hub_error(e)
         self.launcher.log.info("%s started %s", self.me, name)
@@ -256,7 +262,9 @@ class StartHandler(_Page):
         app = self.app_or_404(name)
         server = (await self.my_servers()).get(name)
         if server is None or server.get("stopped"):
-            return self.refuse(404, f"Your server for {app['label']} is not running; start it first")
+            return self.refuse(
+                404, f"Your server for {app['label']} is not running; start it first"
+            )
         self.render_page("start.html", app=app, server=server)
 
 
@@ -359,6 +367,7 @@ class ShareHandler(_Page):
             message=message,
             new_code=new_code,
             accept_base=self.public_url(""),
+            expiry_choices=self.launcher.share_code_expiry,
         )
 
     def _names(self, field):
@@ -469,13 +478,15 @@ class ViewerStartHandler(_Page):
         client = self.launcher.client
         path = f"users/{quote(owner, safe='')}/servers/{quote(name, safe='')}"
         try:
-            _, model = await client.api("GET", f"users/{quote(owner, safe='')}?include_stopped_servers=1")
+            _, model = await client.api(
+                "GET", f"users/{quote(owner, safe='')}?include_stopped_servers=1"
+            )
             options = ((model or {}).get("servers", {}).get(name) or {}).get("user_options") or {}
             options = {"app": name, **{k: v for k, v in options.items() if k != "app"}}
             body = {"user_options": options} if await self.launcher.hub_major() >= 6 else options
             await client.api("POST", path, body=body)
         except HubAPIError as e:
-            if not (e.status == 400 and ("already running" in e.message or "pending" in e.message)):
+            if not _already_started(e):
                 self.hub_error(e)
         self.launcher.log.warning(
             "viewers_may_start: %s started %s/%s (shared with them)", self.me, owner, name
