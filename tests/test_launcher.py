@@ -12,9 +12,11 @@ import re
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import pytest_asyncio
+from browser import ARTIFACTS, launch_browser
 from hub import get_authorized
 
 HERE = Path(__file__).resolve().parent
@@ -41,7 +43,11 @@ jhembed.configure(
         }},
         "board": {{"command": {ECHO!r}, "viewers_may_start": True, "keep_alive": True}},
         # revoked shares take effect after the proxy's token cache: 1 s here
-        "plain": {{"command": {ECHO!r}, "proxy_args": ["--auth-cache-max-age", "1"]}},
+        "plain": {{
+            "command": {ECHO!r} + ["--start-delay", "{{delay}}"],
+            "options": {{"delay": {{"type": "int", "default": 0, "minimum": 0, "maximum": 2}}}},
+            "proxy_args": ["--auth-cache-max-age", "1"],
+        }},
     }},
 )
 jhembed.launcher.configure(c)
@@ -370,3 +376,36 @@ async def test_hub_home_page_links_to_the_launcher(hub):
         assert r.status == 200
         assert 'id="jhembed-launcher-link"' in text and 'href="/services/apps/"' in text
         assert 'id="start"' in text  # the Hub's own home page is still there
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+async def test_browser_start_progress_open(hub):
+    """In Chromium: erin logs in, goes to the launcher, starts "plain" with a 2 s start
+    delay, watches the Hub's progress events, opens the app."""
+    await hub.create_user("erin")
+    async with launch_browser() as browser:
+        context = await browser.new_context()
+        page = await context.new_page()
+        await page.goto(hub.url + "hub/login?next=" + quote("/services/apps/"))
+        await page.fill("#username_input", "erin")
+        await page.fill("#password_input", "any")
+        await page.click("#login_submit")
+        await page.wait_for_url(hub.launcher)
+        card = page.locator("#app-plain")
+        await card.locator('input[name="delay"]').fill("2")
+        await card.locator('button:has-text("Start")').click()
+        await page.wait_for_url(hub.launcher + "start/plain")
+        await page.locator("#open").wait_for(state="visible", timeout=30000)
+        events = await page.locator("#events li").all_inner_texts()
+        assert events and any("Starting" in e or "Server ready" in e for e in events), events
+        assert await page.locator("#status").inner_text() == "Running."
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "launcher-start.png"))
+        await page.click("#open")
+        await page.wait_for_url(re.compile(".*/user/erin/plain/$"))
+        assert (await page.locator("body").inner_text()).strip() == "testapp"
+        await page.goto(hub.launcher)
+        assert await page.locator("#app-plain").get_attribute("data-state") == "ready"
+        await page.screenshot(path=str(ARTIFACTS / "launcher.png"), full_page=True)
+        await context.close()

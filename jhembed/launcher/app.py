@@ -10,6 +10,7 @@ the live progress on the start page.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -25,7 +26,7 @@ from jupyterhub.utils import make_ssl_context, url_path_join
 from markupsafe import Markup
 from tornado import ioloop, web
 from tornado.httpserver import HTTPServer
-from traitlets import Dict, Integer, List, Unicode, default, validate
+from traitlets import Dict, Float, Integer, List, Unicode, default, validate
 from traitlets.config import Application, TraitError
 
 from ..client import HubAPIError, HubClient
@@ -98,6 +99,7 @@ class _Page(HubOAuthenticated, web.RequestHandler):
             thumbnail=self.launcher.thumbnail_url,
             user=self.me,
             xsrf=Markup(self.xsrf_form_html()),
+            xsrf_token=self.xsrf_token.decode("ascii"),
             hub_prefix=self.hub_auth.hub_prefix,
             **ns,
         )
@@ -243,8 +245,17 @@ class StartHandler(_Page):
         options = _form_options(app, self.request.body_arguments)
         body = {"user_options": options} if await self.launcher.hub_major() >= 6 else options
         path = f"users/{quote(self.me, safe='')}/servers/{quote(name, safe='')}"
+        # the Hub answers a refused option at once, but holds a start for up to its
+        # slow_spawn_timeout (10 s): after start_wait, show the progress page while
+        # the request goes on
+        request = asyncio.ensure_future(self.hub("POST", path, body=body))
+        done, _ = await asyncio.wait({request}, timeout=self.launcher.start_wait)
+        if not done:
+            request.add_done_callback(functools.partial(self._log_late_start, name))
+            self.launcher.log.info("%s is starting %s", self.me, name)
+            return self.redirect(url_path_join(self.launcher.prefix, "start", name))
         try:
-            await self.hub("POST", path, body=body)
+            request.result()
         except HubAPIError as e:
             if _already_started(e):
                 pass  # running or starting: show its progress
@@ -255,6 +266,11 @@ class StartHandler(_Page):
                 self.hub_error(e)
         self.launcher.log.info("%s started %s", self.me, name)
         self.redirect(url_path_join(self.launcher.prefix, "start", name))
+
+    def _log_late_start(self, name, request):
+        e = request.exception()
+        if e is not None:
+            self.launcher.log.warning("%s: start of %s failed: %s", self.me, name, e)
 
     @web.authenticated
     async def get(self, name):
@@ -578,6 +594,14 @@ class Launcher(Application):
     @default("template_dir")
     def _default_template_dir(self):
         return os.environ.get(TEMPLATE_DIR_ENV, "")
+
+    start_wait = Float(
+        1.0,
+        help="""Seconds a start form waits for the Hub before showing the progress page.
+
+        A refused option comes back at once (the form shows the spawner's message);
+        a slower start goes on while the page follows its progress. Default: 1.""",
+    ).tag(config=True)
 
     share_code_expiry = List(
         Integer(),
