@@ -8,6 +8,7 @@ the way a browser without JavaScript would: GET pages, POST forms with the
 
 import asyncio
 import html
+import json
 import re
 import sys
 import time
@@ -51,12 +52,11 @@ jhembed.configure(
     }},
 )
 jhembed.launcher.configure(c)
-c.JupyterHub.load_groups = {{"team": {{"users": ["carol"]}}}}
+c.JupyterHub.load_groups = {{"team": {{"users": ["carol", "alice"]}}}}
 """
-USERS = ["alice", "bob", "carol", "dave"]
+USERS = ["alice", "bob", "carol", "dave"]  # alice and carol are in group "team"
 
 hub_test = pytest.mark.asyncio(loop_scope="module")
-pytestmark = [hub_test]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -114,6 +114,7 @@ async def wait_ready(hub, user, name, timeout=30):
         await asyncio.sleep(0.2)
 
 
+@hub_test
 async def test_catalog_start_progress_stop(hub):
     async with hub.login("alice") as s:
         alice = Page(hub, s)
@@ -128,20 +129,22 @@ async def test_catalog_start_progress_stop(hub):
         async with s.get(hub.launcher + "static/thumbnails/voila.svg") as r:
             assert r.status == 200 and "<svg" in await r.text()
         # start with an option: redirected to the progress page
-        status, text = await alice.post("start/echo", {"delay": "1", "mode": "slow"})
+        status, text = await alice.post("start/echo", {"delay": "2", "mode": "slow"})
         assert status == 200, text
-        assert "Starting" in text or "Running" in text
-        # the Hub's progress events, relayed for the owner
+        assert "Starting" in text  # the progress page, while the app takes 2 s
+        # the Hub's progress events, relayed for the owner as they come
+        events = []
         async with s.get(hub.launcher + "progress/echo") as r:
             assert r.status == 200
             assert r.headers["Content-Type"].startswith("text/event-stream")
-            events = await r.text()
-        assert '"ready": true' in events, events
+            async for line in r.content:
+                if line.startswith(b"data:"):
+                    events.append((time.monotonic(), json.loads(line[5:])))
+        assert events[-1][1]["ready"], events
+        assert events[-1][0] - events[0][0] > 0.5, "events came all at once, not live"
         url = await wait_ready(hub, "alice", "echo")
         model = (await servers(hub, "alice"))["echo"]
-        assert model["user_options"] == {"app": "echo", "delay": 1, "mode": "slow"} or (
-            model["user_options"] == {"app": "echo", "delay": "1", "mode": "slow"}
-        )
+        assert model["user_options"] == {"app": "echo", "delay": "2", "mode": "slow"}
         status, text = await alice.get()
         assert 'data-state="ready"' in text and f'href="{model["url"]}"' in text
         # (echo may be framed by another site: its cookies are Secure, which this
@@ -181,6 +184,7 @@ def shared_with_me(text):
     return set(re.findall(r'<tr data-owner="([^"]+)" data-server="([^"]+)"', text))
 
 
+@hub_test
 async def test_sharing_with_users_groups_and_codes(hub):
     async with hub.login("alice") as s:
         alice = Page(hub, s)
@@ -194,6 +198,9 @@ async def test_sharing_with_users_groups_and_codes(hub):
         assert status == 200, text
         assert message(text) == "Shared with bob, group team"
         assert share_rows(text) == {("user", "bob"), ("group", "team")}
+        # alice is in "team" too: her own server is not "shared with" her
+        status, text = await alice.get()
+        assert ("alice", "plain") not in shared_with_me(text)
     # bob sees it under "shared with me" and opens it
     async with hub.login("bob") as s:
         bob = Page(hub, s)
@@ -249,6 +256,7 @@ async def test_sharing_with_users_groups_and_codes(hub):
     assert await opens(hub, "dave", url) == 200
 
 
+@hub_test
 @pytest.mark.xfail(
     strict=True,
     reason="JupyterHub limitation: the Hub authorizes carol through the group share and "
@@ -271,6 +279,7 @@ def nothing_shared(text):
     return share_rows(text) == set()
 
 
+@hub_test
 async def test_hostile_input_is_refused(hub):
     async with hub.login("bob") as s:
         bob = Page(hub, s)
@@ -343,6 +352,7 @@ async def test_hostile_input_is_refused(hub):
         assert "board" not in await servers(hub, "alice")
 
 
+@hub_test
 async def test_viewers_may_start(hub):
     async with hub.login("alice") as s:
         alice = Page(hub, s)
@@ -369,6 +379,7 @@ async def test_viewers_may_start(hub):
     assert "viewers_may_start: bob started alice/board" in hub.log_text()
 
 
+@hub_test
 async def test_hub_home_page_links_to_the_launcher(hub):
     async with hub.login("alice") as s:
         async with s.get(hub.url + "hub/home") as r:
@@ -378,6 +389,7 @@ async def test_hub_home_page_links_to_the_launcher(hub):
         assert 'id="start"' in text  # the Hub's own home page is still there
 
 
+@hub_test
 @pytest.mark.slow
 @pytest.mark.browser
 async def test_browser_start_progress_open(hub):
@@ -409,3 +421,67 @@ async def test_browser_start_progress_open(hub):
         assert await page.locator("#app-plain").get_attribute("data-state") == "ready"
         await page.screenshot(path=str(ARTIFACTS / "launcher.png"), full_page=True)
         await context.close()
+
+
+# -- configure(c), without a Hub ----------------------------------------------------------------
+
+
+def test_configure_adds_service_roles_and_home_link():
+    from traitlets import TraitError
+    from traitlets.config import Config
+
+    import jhembed
+    import jhembed.launcher
+
+    c = Config()
+    with pytest.raises(TraitError, match="set the catalog first"):
+        jhembed.launcher.configure(c)
+    c.JupyterHub.load_roles = [{"name": "user", "scopes": ["self", "custom:x"]}]
+    c.JupyterHub.services = [{"name": "other", "api_token": "x" * 32}]
+    jhembed.configure(
+        c, apps={"lab": "jupyterlab", "board": {"preset": "voila", "viewers_may_start": True}}
+    )
+    with pytest.raises(TraitError, match=r"options\['colour'\] is not a Launcher option"):
+        jhembed.launcher.configure(c, options={"colour": "red"})
+    service = jhembed.launcher.configure(c, port=10555, options={"start_wait": 2.5})
+    assert [s["name"] for s in c.JupyterHub.services] == ["other", "apps"]
+    assert service["url"] == "http://127.0.0.1:10555"
+    assert service["command"] == [
+        sys.executable, "-m", "jhembed.launcher", "--Launcher.start_wait=2.5",
+    ]  # fmt: skip
+    assert service["oauth_client_allowed_scopes"] == [
+        "read:servers!user", "servers!user", "shares!user", "read:users:name", "read:groups:name",
+    ]  # fmt: skip
+    roles = {r["name"]: r for r in c.JupyterHub.load_roles}
+    assert roles["user"]["scopes"] == [
+        "self", "custom:x", "shares!user", "read:users:name", "read:groups:name",
+        "access:services!service=apps",
+    ]  # fmt: skip
+    assert roles["jhembed-launcher-apps"] == {
+        "name": "jhembed-launcher-apps",
+        "description": "jhembed launcher: start servers shared with their viewer",
+        "scopes": ["servers", "read:shares"],
+        "services": ["apps"],
+    }
+    assert c.JupyterHub.allow_named_servers and c.EmbedSpawner.app_from_server_name
+    assert c.JupyterHub.template_vars["jhembed_launcher"] == "apps"
+    assert any(p.endswith("hub-templates") for p in c.JupyterHub.template_paths)
+    catalog = json.loads(service["environment"]["JHEMBED_LAUNCHER_CATALOG"])
+    assert catalog["board"]["thumbnail"] == "voila.svg" and catalog["board"]["viewers_may_start"]
+    assert "command" not in catalog["lab"]  # the launcher shows apps, it never runs them
+    # without viewers_may_start anywhere, the service gets no role at all
+    c2 = Config()
+    jhembed.configure(c2, apps={"lab": "jupyterlab"})
+    jhembed.launcher.configure(c2, home_link=False)
+    assert [r["name"] for r in c2.JupyterHub.load_roles] == ["user"]
+    assert "template_paths" not in c2.JupyterHub
+
+
+def test_keep_alive_is_the_proxy_flag():
+    from jhembed.apps import make_app
+    from jhembed.spawner import SimpleEmbedSpawner
+
+    spawner = SimpleEmbedSpawner()
+    on = make_app("board", {"command": ["x"], "keep_alive": True})
+    assert "--keep-alive" in spawner.proxy_flags(on)
+    assert "--keep-alive" not in spawner.proxy_flags(make_app("board", {"command": ["x"]}))

@@ -96,7 +96,7 @@ def _find_role(load_roles, name):
     return None
 
 
-def configure(c, *, name="apps", port=None, home_link=True, template_dir=""):
+def configure(c, *, name="apps", port=None, home_link=True, template_dir="", options=None):
     """Add the launcher service to the Hub's config ``c``; call it after the catalog is set.
 
     - ``c.JupyterHub.services``: the managed service ``name`` (at
@@ -112,7 +112,9 @@ def configure(c, *, name="apps", port=None, home_link=True, template_dir=""):
       ``c.EmbedSpawner.app_from_server_name``: one named server per app;
     - with ``home_link``, a link on the Hub's home page (a ``home.html``
       that extends the Hub's own, added to ``c.JupyterHub.template_paths``);
-    - ``template_dir``: your own launcher templates, used before the shipped ones.
+    - ``template_dir``: your own launcher templates, used before the shipped ones;
+    - ``options``: ``Launcher`` settings for the service's command line, e.g.
+      ``{"start_wait": 2, "public_url": "https://hub.example.com"}``.
 
     Raises ``TraitError`` when the catalog is wrong or not set yet.
     """
@@ -133,6 +135,16 @@ def configure(c, *, name="apps", port=None, home_link=True, template_dir=""):
         frame_ancestors=spawner.get("frame_ancestors", ["'self'"]),
         allow_token_login=spawner.get("allow_token_login", False),
     )
+    from .app import Launcher
+
+    args = []
+    for key, value in (options or {}).items():
+        if key not in Launcher.class_traits(config=True) or key == "catalog":
+            raise TraitError(
+                f"jhembed.launcher.configure: options[{key!r}] is not a Launcher option"
+            )
+        text = value if isinstance(value, str) else json.dumps(value)
+        args.append(f"--Launcher.{key}={text}")
     port = port or random_port()
     environment = {CATALOG_ENV: json.dumps(described)}
     if template_dir:
@@ -140,7 +152,7 @@ def configure(c, *, name="apps", port=None, home_link=True, template_dir=""):
     service = {
         "name": name,
         "url": f"http://127.0.0.1:{port}",
-        "command": [sys.executable, "-m", "jhembed.launcher"],
+        "command": [sys.executable, "-m", "jhembed.launcher", *args],
         "oauth_no_confirm": True,
         "oauth_client_allowed_scopes": list(USER_SCOPES),
         "display": True,
