@@ -184,6 +184,12 @@ class App(HasTraits):
         "is stopped (the launcher starts it with its own narrowly scoped role and logs it). "
         "Default: False.",
     )
+    public = Bool(
+        False,
+        help="Serve this app's servers WITHOUT a Hub login (jupyter-embedproxy "
+        "--no-authentication): anyone who can reach a running server's URL uses it as "
+        "its owner. The spawner logs a warning at every start. Default: False.",
+    )
     source = Unicode("config", help="Where the entry came from: config, preset or an entry point.")
 
     @property

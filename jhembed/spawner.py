@@ -76,8 +76,8 @@ class EmbedSpawnerMixin(HasTraits):
         ``ready_path``, ``timeout``, ``absolute_url``, ``frame_ancestors``,
         ``cors_origins``, ``allow_token_login``, ``forward_user``, ``bridge``,
         ``proxy_args``, ``request_headers_override``, ``tags``, ``thumbnail``,
-        ``keep_alive``, ``viewers_may_start`` (the last four for the launcher,
-        see docs/launcher.md), ``options`` (name ->
+        ``keep_alive``, ``viewers_may_start``, ``public`` (see
+        docs/launcher.md), ``options`` (name ->
         ``type`` string/int/bool/choice, ``choices``, ``regex``, ``default``,
         ``help``, ``max_length``, ``minimum``, ``maximum``) and ``preset`` to
         start from a preset. Default: ``{"jupyterlab": "jupyterlab"}``.
@@ -405,6 +405,8 @@ class EmbedSpawnerMixin(HasTraits):
             flags.append("--bridge")
         if app.keep_alive:
             flags.append("--keep-alive")
+        if app.public:
+            flags.append("--no-authentication")
         for name, value in app.request_headers_override.items():
             flags += ["--request-headers-override", f"{name}={value}"]
         return flags + list(self.proxy_args) + list(app.proxy_args)
@@ -432,6 +434,14 @@ class EmbedSpawnerMixin(HasTraits):
         # JupyterHub < 5.3 has no apply_user_options: validate here, before anything starts
         self._selected = self.validate_user_options(self.user_options)
         self._good_options = dict(self.user_options or {})
+        if self._selected[0].public:
+            self.log.warning(
+                "PUBLIC app %r: %s's server answers anyone, without a Hub login "
+                "(c.EmbedSpawner.apps[%r].public = True)",
+                self._selected[0].name,
+                self._log_name,
+                self._selected[0].name,
+            )
         self.cmd = list(self.proxy_command)
         return await super().start()
 

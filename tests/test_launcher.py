@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+import aiohttp
 import pytest
 import pytest_asyncio
 from browser import ARTIFACTS, launch_browser
@@ -43,6 +44,7 @@ jhembed.configure(
             "frame_ancestors": ["'self'", "https://host.example"],
         }},
         "board": {{"command": {ECHO!r}, "viewers_may_start": True, "keep_alive": True}},
+        "open": {{"command": {ECHO!r}, "public": True}},
         # revoked shares take effect after the proxy's token cache: 1 s here
         "plain": {{
             "command": {ECHO!r} + ["--start-delay", "{{delay}}"],
@@ -380,6 +382,22 @@ async def test_viewers_may_start(hub):
 
 
 @hub_test
+async def test_public_app_needs_no_login_others_do(hub):
+    async with hub.login("alice") as s:
+        alice = Page(hub, s)
+        status, text = await alice.get()
+        assert '<span class="tag public"' in text  # users are told before they start it
+        public = await start_with_launcher(hub, alice, "alice", "open")
+        private = await wait_ready(hub, "alice", "plain")  # started by an earlier test
+    async with aiohttp.ClientSession() as anonymous:
+        async with anonymous.get(public + "echo", allow_redirects=False) as r:
+            assert r.status == 200
+        async with anonymous.get(private + "echo", allow_redirects=False) as r:
+            assert r.status == 302 and "/hub/api/oauth2/authorize" in r.headers["Location"]
+    assert "PUBLIC app 'open': alice:open's server answers anyone" in hub.log_text()
+
+
+@hub_test
 async def test_hub_home_page_links_to_the_launcher(hub):
     async with hub.login("alice") as s:
         async with s.get(hub.url + "hub/home") as r:
@@ -485,3 +503,6 @@ def test_keep_alive_is_the_proxy_flag():
     on = make_app("board", {"command": ["x"], "keep_alive": True})
     assert "--keep-alive" in spawner.proxy_flags(on)
     assert "--keep-alive" not in spawner.proxy_flags(make_app("board", {"command": ["x"]}))
+    public = make_app("open", {"command": ["x"], "public": True})
+    assert "--no-authentication" in spawner.proxy_flags(public)
+    assert "--no-authentication" not in spawner.proxy_flags(on)

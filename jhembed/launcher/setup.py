@@ -85,6 +85,7 @@ def describe_catalog(catalog, *, frame_ancestors=("'self'",), allow_token_login=
             ),
             "keep_alive": app.keep_alive,
             "viewers_may_start": app.viewers_may_start,
+            "public": app.public,
         }
     return out
 
@@ -145,6 +146,12 @@ def configure(c, *, name="apps", port=None, home_link=True, template_dir="", opt
             )
         text = value if isinstance(value, str) else json.dumps(value)
         args.append(f"--Launcher.{key}={text}")
+    for app in described.values():
+        if app["public"]:
+            _log.warning(
+                "jhembed: app %r is PUBLIC: its servers answer anyone without a Hub login",
+                app["name"],
+            )
     port = port or random_port()
     environment = {CATALOG_ENV: json.dumps(described)}
     if template_dir:
