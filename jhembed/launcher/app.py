@@ -91,55 +91,48 @@ class _Page(HubOAuthenticated, web.RequestHandler):
         token = self.hub_auth.get_token(self)
         return await self.launcher.client.api(method, path, body=body, ok=ok, token=token)
 
-    def render_page(self, template, **ns):
-        html = self.launcher.render(
-            template,
+    def _namespace(self, user, **ns):
+        """What every template gets (see page.html), plus ``ns``."""
+        return dict(
             prefix=self.launcher.prefix,
             static=lambda p: url_path_join(self.launcher.prefix, "static", p),
             thumbnail=self.launcher.thumbnail_url,
-            user=self.me,
-            xsrf=Markup(self.xsrf_form_html()),
-            xsrf_token=self.xsrf_token.decode("ascii"),
+            user=user,
             hub_prefix=self.hub_auth.hub_prefix,
             **ns,
         )
-        self.finish(html)
 
-    def refuse(self, status, message, template="error.html", **ns):
+    def render_page(self, template, **ns):
+        ns.setdefault("xsrf", Markup(self.xsrf_form_html()))
+        ns.setdefault("xsrf_token", self.xsrf_token.decode("ascii"))
+        self.finish(self.launcher.render(template, **self._namespace(self.me, **ns)))
+
+    def refuse(self, status, message):
         """A 4xx page that says why; nothing was done."""
         self.set_status(status)
         self.launcher.log.info("%s: refused %s %s: %s", self.me, self.request.method,
                                urlsplit(self.request.uri).path, message)  # fmt: skip
-        self.render_page(template, message=message, status=status, **ns)
+        self.render_page("error.html", message=message, status=status)
 
     def write_error(self, status_code, **kwargs):
+        """Our error page: the refusal's own message for HTTPErrors, none of a bug's details."""
         exc = kwargs.get("exc_info", (None, None))[1]
         message = ""
         if isinstance(exc, web.HTTPError):
-            message = (
-                exc.log_message % exc.args if exc.log_message and exc.args else exc.log_message
-            )
+            message = exc.log_message % exc.args if exc.args else (exc.log_message or "")
             message = message or exc.reason or ""
-        if status_code >= 500 and not isinstance(exc, web.HTTPError):
+        elif status_code >= 500:
             message = "The launcher failed; the service's log says why."
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        try:
-            name = self.current_user["name"] if self.current_user else ""
+        try:  # the error may be the login itself
+            user = self.current_user["name"] if isinstance(self.current_user, dict) else ""
         except Exception:
-            name = ""
-        self.finish(
-            self.launcher.render(
-                "error.html",
-                prefix=self.launcher.prefix,
-                static=lambda p: url_path_join(self.launcher.prefix, "static", p),
-                thumbnail=self.launcher.thumbnail_url,
-                user=name,
-                xsrf="",
-                hub_prefix=self.hub_auth.hub_prefix,
-                message=message or f"Error {status_code}",
-                status=status_code,
-            )
-        )
+            user = ""
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        page = self._namespace(
+            user, xsrf="", xsrf_token="", message=message or f"Error {status_code}",
+            status=status_code,
+        )  # fmt: skip
+        self.finish(self.launcher.render("error.html", **page))
 
     def hub_error(self, e):
         """Raise the Hub's refusal as ours: its status for 4xx, 502 otherwise."""
@@ -667,6 +660,19 @@ class Launcher(Application):
             cookie_secret=os.urandom(32),
             xsrf_cookies=True,
             login_url=self.hub_auth.login_url,
+            log_function=self._log_request,
+        )
+
+    def _log_request(self, handler):
+        """One line per request, the path only: queries carry OAuth codes and _xsrf."""
+        status = handler.get_status()
+        self.log.log(
+            logging.INFO if status < 400 or status >= 500 else logging.WARNING,
+            "%d %s %s %.1fms",
+            status,
+            handler.request.method,
+            urlsplit(handler.request.uri).path,
+            1000 * handler.request.request_time(),
         )
 
     def start(self):
