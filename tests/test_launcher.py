@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import aiohttp
+import psutil
 import pytest
 import pytest_asyncio
 from browser import ARTIFACTS, launch_browser
@@ -439,6 +440,34 @@ async def test_browser_start_progress_open(hub):
         assert await page.locator("#app-plain").get_attribute("data-state") == "ready"
         await page.screenshot(path=str(ARTIFACTS / "launcher.png"), full_page=True)
         await context.close()
+
+
+@pytest.mark.slow
+async def test_launcher_with_internal_ssl(hub_factory, tmp_path):
+    """With the Hub's internal TLS the service reaches the Hub API over https, with the
+    certificates the Hub gives it."""
+    hub = await hub_factory(
+        CONFIG + "c.JupyterHub.internal_ssl = True\n"
+        f"c.JupyterHub.internal_certs_location = {str(tmp_path / 'certs')!r}\n"
+    )
+    hub.launcher = hub.url + "services/apps/"
+    await hub.create_user("alice")
+    async with hub.login("alice") as s:
+        alice = Page(hub, s)
+        status, text = await alice.get()
+        assert status == 200 and 'id="app-plain"' in text, text
+        await start_with_launcher(hub, alice, "alice", "plain")
+    # the page above came from Hub API calls made on this URL
+    assert launcher_env(hub)["JUPYTERHUB_API_URL"].startswith("https://127.0.0.1:")
+
+
+def launcher_env(hub):
+    """The environment of ``hub``'s launcher service process."""
+    for p in psutil.process_iter(["cmdline", "environ"]):
+        cmd, env = p.info["cmdline"] or [], p.info["environ"] or {}
+        if "jhembed.launcher" in cmd and f":{hub.hub_port}/" in env.get("JUPYTERHUB_API_URL", ""):
+            return env
+    raise AssertionError("no launcher process for this Hub")
 
 
 # -- configure(c), without a Hub ----------------------------------------------------------------
