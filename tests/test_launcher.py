@@ -413,7 +413,7 @@ async def test_hub_home_page_links_to_the_launcher(hub):
 @pytest.mark.browser
 async def test_browser_start_progress_open(hub):
     """In Chromium: erin logs in, goes to the launcher, starts "plain" with a 2 s start
-    delay, watches the Hub's progress events, opens the app."""
+    delay, watches the Hub's progress events, opens the app, shares it."""
     await hub.create_user("erin")
     async with launch_browser() as browser:
         context = await browser.new_context()
@@ -439,6 +439,14 @@ async def test_browser_start_progress_open(hub):
         await page.goto(hub.launcher)
         assert await page.locator("#app-plain").get_attribute("data-state") == "ready"
         await page.screenshot(path=str(ARTIFACTS / "launcher.png"), full_page=True)
+        # share it with bob through the plain form, and make a share code
+        await page.locator("#app-plain a:has-text('Share')").click()
+        await page.fill('#share-form input[name="users"]', "bob")
+        await page.click('#share-form button[type="submit"]')
+        assert await page.locator("#message").inner_text() == "Shared with bob"
+        await page.click('#code-form button[type="submit"]')
+        assert "/hub/accept-share?code=" in await page.locator("#new-code").inner_text()
+        await page.screenshot(path=str(ARTIFACTS / "launcher-share.png"), full_page=True)
         await context.close()
 
 
