@@ -263,7 +263,7 @@ async def test_sharing_with_users_groups_and_codes(hub):
 @pytest.mark.xfail(
     strict=True,
     reason="JupyterHub limitation: the Hub authorizes carol through the group share and "
-    "issues the OAuth token, but resolving that token's scopes keeps only the owner's "
+    "issues the OAuth token, but resolving that token's scopes keeps only carol's own "
     "direct shares ('discarding scopes access:servers!server=alice/plain, not present in "
     "roles of owner'), so the server refuses a member of a group it is shared with",
 )
