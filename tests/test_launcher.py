@@ -25,8 +25,19 @@ from hub import get_authorized
 HERE = Path(__file__).resolve().parent
 TESTAPP = str(HERE / "testapp.py")
 ECHO = [sys.executable, TESTAPP, "--port", "{port}"]
+CUSTOM_ERROR = """{% extends "page.html" %}{% block main %}
+<p id="custom">Our own error page</p><p id="message">{{ message }}</p>{% endblock %}"""
+
+
+def templates_env(directory):
+    """The environment that points the test Hub's launcher at an error.html of ours."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "error.html").write_text(CUSTOM_ERROR)
+    return {"TEST_LAUNCHER_TEMPLATES": str(directory)}
+
 
 CONFIG = f"""
+import os
 import jhembed, jhembed.launcher
 jhembed.configure(
     c,
@@ -54,7 +65,8 @@ jhembed.configure(
         }},
     }},
 )
-jhembed.launcher.configure(c)
+# the admin's own templates (here: error.html only) win over the shipped ones
+jhembed.launcher.configure(c, template_dir=os.environ["TEST_LAUNCHER_TEMPLATES"])
 c.JupyterHub.load_groups = {{"team": {{"users": ["carol", "alice"]}}}}
 """
 USERS = ["alice", "bob", "carol", "dave"]  # alice and carol are in group "team"
@@ -66,7 +78,9 @@ hub_test = pytest.mark.asyncio(loop_scope="module")
 async def hub(tmp_path_factory):
     from hub import run_hub
 
-    async with run_hub(tmp_path_factory.mktemp("launcher") / "hub", config=CONFIG) as hub:
+    base = tmp_path_factory.mktemp("launcher")
+    env = templates_env(base / "templates")
+    async with run_hub(base / "hub", config=CONFIG, env=env) as hub:
         for name in USERS:
             await hub.create_user(name)
         hub.launcher = hub.url + "services/apps/"
@@ -124,6 +138,7 @@ async def test_catalog_start_progress_stop(hub):
         status, text = await alice.get()
         assert status == 200, text
         # catalog: escaped names, description, tag, thumbnail, options
+        assert 'id="custom"' not in text  # the shipped index.html: only error.html is ours
         assert "Echo &lt;b&gt;app" in text and "&lt;script&gt;what" in text
         assert "<script>what" not in text
         assert '<span class="tag">test</span>' in text
@@ -300,6 +315,7 @@ async def test_hostile_input_is_refused(hub):
         ]:
             status, text = await bob.get(path)
             assert status == 404, (path, status)
+            assert 'id="custom"' in text  # the admin's error.html, in the shipped page.html
         # bad options: the spawner's own messages, nothing started
         for options, expected in [
             ({"delay": "7"}, "user_options['delay']: must be at most 2"),
@@ -456,7 +472,8 @@ async def test_launcher_with_internal_ssl(hub_factory, tmp_path):
     certificates the Hub gives it."""
     hub = await hub_factory(
         CONFIG + "c.JupyterHub.internal_ssl = True\n"
-        f"c.JupyterHub.internal_certs_location = {str(tmp_path / 'certs')!r}\n"
+        f"c.JupyterHub.internal_certs_location = {str(tmp_path / 'certs')!r}\n",
+        env=templates_env(tmp_path / "templates"),
     )
     hub.launcher = hub.url + "services/apps/"
     await hub.create_user("alice")
