@@ -467,13 +467,14 @@ async def test_browser_start_progress_open(hub):
 
 
 @pytest.mark.slow
-async def test_launcher_with_internal_ssl(hub_factory, tmp_path):
+async def test_launcher_with_internal_ssl_and_a_base_url(hub_factory, tmp_path):
     """With the Hub's internal TLS the service reaches the Hub API over https, with the
-    certificates the Hub gives it."""
+    certificates the Hub gives it; under a base URL every link has it."""
     hub = await hub_factory(
         CONFIG + "c.JupyterHub.internal_ssl = True\n"
         f"c.JupyterHub.internal_certs_location = {str(tmp_path / 'certs')!r}\n",
         env=templates_env(tmp_path / "templates"),
+        base_url="/jh/",
     )
     hub.launcher = hub.url + "services/apps/"
     await hub.create_user("alice")
@@ -481,7 +482,13 @@ async def test_launcher_with_internal_ssl(hub_factory, tmp_path):
         alice = Page(hub, s)
         status, text = await alice.get()
         assert status == 200 and 'id="app-plain"' in text, text
-        await start_with_launcher(hub, alice, "alice", "plain")
+        assert 'action="/jh/services/apps/start/plain"' in text
+        url = await start_with_launcher(hub, alice, "alice", "plain")
+        assert url.endswith("/jh/user/alice/plain/")
+        status, text = await alice.get()
+        assert 'href="/jh/user/alice/plain/"' in text
+        async with s.get(hub.url + "hub/home") as r:
+            assert 'href="/jh/services/apps/"' in await r.text()
     # the page above came from Hub API calls made on this URL
     assert launcher_env(hub)["JUPYTERHUB_API_URL"].startswith("https://127.0.0.1:")
 
