@@ -148,14 +148,27 @@ class _Page(HubOAuthenticated, web.RequestHandler):
             self.hub_error(e)
         return (model or {}).get("servers", {})
 
+    async def hub_items(self, path, limit=1000):
+        """Every item of a paginated Hub list (shares, share codes), at most ``limit``."""
+        items, offset = [], 0
+        while len(items) < limit:
+            sep = "&" if "?" in path else "?"
+            try:
+                _, page = await self.hub("GET", f"{path}{sep}offset={offset}&limit=200")
+            except HubAPIError as e:
+                self.hub_error(e)
+            page = page if isinstance(page, dict) else {}
+            items += page.get("items", [])
+            following = (page.get("_pagination") or {}).get("next")
+            if not following or not page.get("items"):
+                break
+            offset = following.get("offset", offset + len(page["items"]))
+        return items[:limit]
+
     async def show_index(self, status=200, message="", app_name=""):
         """The launcher's home page (with ``message`` when a start was refused)."""
         servers = await self.my_servers()
-        try:
-            _, shared = await self.hub("GET", f"users/{quote(self.me, safe='')}/shared")
-        except HubAPIError as e:
-            self.hub_error(e)
-        shared_items = (shared or {}).get("items", []) if isinstance(shared, dict) else []
+        shared_items = await self.hub_items(f"users/{quote(self.me, safe='')}/shared")
         seen = set()
         shared_with_me = []
         for item in shared_items:
@@ -360,19 +373,16 @@ class ShareHandler(_Page):
             return self.refuse(
                 404, f"You have no server for {app['label']} yet; start it once, then share it"
             )
-        try:
-            _, shares = await self.hub("GET", shares_path)
-            _, codes = await self.hub("GET", codes_path)
-        except HubAPIError as e:
-            self.hub_error(e)
+        shares = await self.hub_items(shares_path)
+        codes = await self.hub_items(codes_path)
         self.set_status(status)
         self.render_page(
             "share.html",
             app=app,
             server=servers[name],
             server_url=self.public_url(servers[name]["url"]),
-            shares=(shares or {}).get("items", []),
-            codes=(codes or {}).get("items", []),
+            shares=shares,
+            codes=codes,
             message=message,
             new_code=new_code,
             accept_base=self.public_url(""),
@@ -473,11 +483,7 @@ class ViewerStartHandler(_Page):
         app = self.app_or_404(name)
         if not app["viewers_may_start"]:
             raise web.HTTPError(403, "%s", f"App {name!r} does not let viewers start servers")
-        try:
-            _, shared = await self.hub("GET", f"users/{quote(self.me, safe='')}/shared")
-        except HubAPIError as e:
-            self.hub_error(e)
-        items = (shared or {}).get("items", []) if isinstance(shared, dict) else []
+        items = await self.hub_items(f"users/{quote(self.me, safe='')}/shared")
         if not any(
             (i.get("server") or {}).get("name") == name
             and ((i.get("server") or {}).get("user") or {}).get("name") == owner
