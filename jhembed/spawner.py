@@ -490,6 +490,30 @@ class _LocalStartReport:
                 pass
             self._report = ""
 
+    async def progress(self):
+        """The Hub's events, then the app's output while it starts, line by line.
+
+        The proxy writes its last lines, secrets scrubbed, to the report; the
+        Hub shows progress events to whoever may read the server (its owner,
+        admins), never to the people it is shared with.
+        """
+        async for event in super().progress():
+            yield event
+        label = self._selection()[0].label
+        seen = 0
+        while self._report:
+            status, _, rest = _read(self._report).partition("\n")
+            kind, _, count = status.partition(" ")
+            if kind != "starting":
+                if kind in ("ready", "failed"):
+                    break
+            elif count.isdigit() and int(count) > seen:
+                lines = rest.splitlines()
+                for line in lines[max(len(lines) - (int(count) - seen), 0) :]:
+                    yield {"message": f"{label}: {line}"}
+                seen = int(count)
+            await asyncio.sleep(0.25)
+
     async def _wait_for_report(self):
         label = self._selection()[0].label
         while True:

@@ -25,6 +25,11 @@ from hub import get_authorized
 HERE = Path(__file__).resolve().parent
 TESTAPP = str(HERE / "testapp.py")
 ECHO = [sys.executable, TESTAPP, "--port", "{port}"]
+CHATTY = [
+    "sh", "-c",
+    'echo "warming up"; echo "hub token: $JUPYTERHUB_API_TOKEN"; echo "password=hunter2";'
+    ' exec "$0" "$@"',
+]  # fmt: skip
 CUSTOM_ERROR = """{% extends "page.html" %}{% block main %}
 <p id="custom">Our own error page</p><p id="message">{{ message }}</p>{% endblock %}"""
 
@@ -57,6 +62,8 @@ jhembed.configure(
         }},
         "board": {{"command": {ECHO!r}, "viewers_may_start": True, "keep_alive": True}},
         "open": {{"command": {ECHO!r}, "public": True}},
+        # prints while it starts, secrets among it
+        "chatty": {{"command": {CHATTY!r} + {ECHO!r} + ["--start-delay", "2"]}},
         # revoked shares take effect after the proxy's token cache: 1 s here
         "plain": {{
             "command": {ECHO!r} + ["--start-delay", "{{delay}}"],
@@ -412,6 +419,26 @@ async def test_public_app_needs_no_login_others_do(hub):
         async with anonymous.get(private + "echo", allow_redirects=False) as r:
             assert r.status == 302 and "/hub/api/oauth2/authorize" in r.headers["Location"]
     assert "PUBLIC app 'open': alice:open's server answers anyone" in hub.log_text()
+
+
+@hub_test
+async def test_start_shows_the_apps_output_to_its_owner(hub):
+    """While "chatty" starts (2 s), its output lines come as progress events, the Hub's
+    token and anything like a password scrubbed."""
+    async with hub.login("alice") as s:
+        alice = Page(hub, s)
+        status, text = await alice.post("start/chatty", {})
+        assert status == 200 and "Starting" in text, text
+        messages = []
+        async with s.get(hub.launcher + "progress/chatty") as r:
+            async for line in r.content:
+                if line.startswith(b"data:"):
+                    messages.append(json.loads(line[5:]).get("message", ""))
+    assert "chatty: warming up" in messages, messages
+    assert "chatty: password=[secret]" in messages, messages
+    assert "chatty: hub token: [secret]" in messages, messages
+    assert messages.index("chatty: warming up") < len(messages) - 1  # before "ready"
+    assert not any("hunter2" in m for m in messages)
 
 
 @hub_test

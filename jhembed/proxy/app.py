@@ -983,14 +983,47 @@ class EmbedProxy(JupyterApp):
         return exit_code
 
     async def _report_ready(self, path):
-        """Tell the spawner (``JHEMBED_START_REPORT``) that the app answered."""
-        await self.child.wait_ready()
+        """Tell the spawner (``JHEMBED_START_REPORT``) how the start goes.
+
+        While the app starts: ``starting <lines ever>`` and its last output lines,
+        secrets scrubbed (the spawner shows new lines to the owner as progress
+        events); once the app answers: ``ready``.
+        """
+        ready = asyncio.ensure_future(self.child.wait_ready())
+        written = -1
+        try:
+            while not ready.done():
+                count = self.child.output_count
+                if count != written:
+                    lines = [scrub_secrets(line) for line in self.child.output]
+                    _write_report(path, f"starting {count}\n" + "".join(f"{x}\n" for x in lines))
+                    written = count
+                await asyncio.wait({ready}, timeout=0.25)
+        finally:
+            if not ready.done():
+                ready.cancel()
         _write_report(path, "ready\n")
 
     def start(self):
         if self.generate_config:
             return super().start()
         return _run_loop(self._run())
+
+
+_SECRET_ASSIGNMENT = re.compile(
+    r"(?i)\b((?:api_?)?token|password|passwd|secret|api_?key)(\s*[=:]\s*)[^\s&'\"]+"
+)
+_AUTH_HEADER = re.compile(r"(?i)\b(authorization:\s*(?:token|bearer|basic))\s+\S+")
+
+
+def scrub_secrets(line):
+    """``line`` without the Hub's tokens or anything that looks like a credential."""
+    for name in ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN"):
+        token = os.environ.get(name)
+        if token:
+            line = line.replace(token, "[secret]")
+    line = _AUTH_HEADER.sub(r"\1 [secret]", line)
+    return _SECRET_ASSIGNMENT.sub(r"\1\2[secret]", line)
 
 
 def _write_report(path, text):

@@ -71,6 +71,7 @@ class ChildProcess:
         self.exit_code = None
         self.restarts = 0
         self.output = collections.deque(maxlen=_OUTPUT_LINES)
+        self.output_count = 0  # lines ever received (``output`` keeps the last ones)
         self.proc = None
         self._stopping = False
         self._tmpdir = None
@@ -247,6 +248,7 @@ class ChildProcess:
                 break
             text = line.decode("utf-8", "replace").rstrip()
             self.output.append(text)
+            self.output_count += 1
             self.log.info("[%s] %s", name, text)
 
     def last_output(self):
