@@ -27,7 +27,7 @@ TESTAPP = str(HERE / "testapp.py")
 ECHO = [sys.executable, TESTAPP, "--port", "{port}"]
 CHATTY = [
     "sh", "-c",
-    'echo "warming up"; echo "hub token: $JUPYTERHUB_API_TOKEN"; echo "password=hunter2";'
+    'echo "warming up"; echo "hub token: $JUPYTERHUB_API_TOKEN"; echo "password=hun""ter2";'
     ' exec "$0" "$@"',
 ]  # fmt: skip
 CUSTOM_ERROR = """{% extends "page.html" %}{% block main %}
@@ -439,6 +439,8 @@ async def test_start_shows_the_apps_output_to_its_owner(hub):
     assert "chatty: hub token: [secret]" in messages, messages
     assert messages.index("chatty: warming up") < len(messages) - 1  # before "ready"
     assert not any("hunter2" in m for m in messages)
+    # nor in the proxy's log of the app's output (the command line has hun""ter2)
+    assert "hunter2" not in hub.log_text()
 
 
 @hub_test

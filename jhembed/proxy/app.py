@@ -985,9 +985,9 @@ class EmbedProxy(JupyterApp):
     async def _report_ready(self, path):
         """Tell the spawner (``JHEMBED_START_REPORT``) how the start goes.
 
-        While the app starts: ``starting <lines ever>`` and its last output lines,
-        secrets scrubbed (the spawner shows new lines to the owner as progress
-        events); once the app answers: ``ready``.
+        While the app starts: ``starting <lines ever>`` and its last output lines
+        (secrets already scrubbed by ``Child``; the spawner shows new lines to the
+        owner as progress events); once the app answers: ``ready``.
         """
         ready = asyncio.ensure_future(self.child.wait_ready())
         written = -1
@@ -995,8 +995,8 @@ class EmbedProxy(JupyterApp):
             while not ready.done():
                 count = self.child.output_count
                 if count != written:
-                    lines = [scrub_secrets(line) for line in self.child.output]
-                    _write_report(path, f"starting {count}\n" + "".join(f"{x}\n" for x in lines))
+                    lines = "".join(f"{line}\n" for line in self.child.output)  # scrubbed
+                    _write_report(path, f"starting {count}\n{lines}")
                     written = count
                 await asyncio.wait({ready}, timeout=0.25)
         finally:
@@ -1008,22 +1008,6 @@ class EmbedProxy(JupyterApp):
         if self.generate_config:
             return super().start()
         return _run_loop(self._run())
-
-
-_SECRET_ASSIGNMENT = re.compile(
-    r"(?i)\b((?:api_?)?token|password|passwd|secret|api_?key)(\s*[=:]\s*)[^\s&'\"]+"
-)
-_AUTH_HEADER = re.compile(r"(?i)\b(authorization:\s*(?:token|bearer|basic))\s+\S+")
-
-
-def scrub_secrets(line):
-    """``line`` without the Hub's tokens or anything that looks like a credential."""
-    for name in ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN"):
-        token = os.environ.get(name)
-        if token:
-            line = line.replace(token, "[secret]")
-    line = _AUTH_HEADER.sub(r"\1 [secret]", line)
-    return _SECRET_ASSIGNMENT.sub(r"\1\2[secret]", line)
 
 
 def _write_report(path, text):

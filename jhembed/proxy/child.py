@@ -6,6 +6,7 @@ import asyncio
 import collections
 import ctypes
 import os
+import re
 import shutil
 import signal
 import sys
@@ -28,6 +29,22 @@ _STABLE_AFTER = 60.0
 # (an app is ready on average half an interval before the proxy notices)
 _POLL_START = 0.005
 _POLL_MAX = 0.02
+
+
+_SECRET_ASSIGNMENT = re.compile(
+    r"(?i)\b((?:api_?)?token|password|passwd|secret|api_?key)(\s*[=:]\s*)[^\s&'\"]+"
+)
+_AUTH_HEADER = re.compile(r"(?i)\b(authorization:\s*(?:token|bearer|basic))\s+\S+")
+
+
+def scrub_secrets(line):
+    """``line`` without the Hub's tokens or anything that looks like a credential."""
+    for name in ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN"):
+        token = os.environ.get(name)
+        if token:
+            line = line.replace(token, "[secret]")
+    line = _AUTH_HEADER.sub(r"\1 [secret]", line)
+    return _SECRET_ASSIGNMENT.sub(r"\1\2[secret]", line)
 
 
 class ChildStartError(Exception):
@@ -246,7 +263,9 @@ class ChildProcess:
                 line = chunk
             if not line:
                 break
-            text = line.decode("utf-8", "replace").rstrip()
+            # the app's output goes to the log, the start report and error pages:
+            # never with the Hub's token or a credential in it
+            text = scrub_secrets(line.decode("utf-8", "replace").rstrip())
             self.output.append(text)
             self.output_count += 1
             self.log.info("[%s] %s", name, text)
