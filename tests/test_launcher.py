@@ -458,7 +458,7 @@ async def test_hub_home_page_links_to_the_launcher(hub):
 @pytest.mark.browser
 async def test_browser_start_progress_open(hub):
     """In Chromium: erin logs in, goes to the launcher, starts "plain" with a 2 s start
-    delay, watches the Hub's progress events, opens the app, shares it."""
+    delay, watches the Hub's progress events, opens the app, shares it, stops it."""
     await hub.create_user("erin")
     async with launch_browser() as browser:
         context = await browser.new_context()
@@ -492,6 +492,16 @@ async def test_browser_start_progress_open(hub):
         await page.click('#code-form button[type="submit"]')
         assert "/hub/accept-share?code=" in await page.locator("#new-code").inner_text()
         await page.screenshot(path=str(ARTIFACTS / "launcher-share.png"), full_page=True)
+        # stop it from the launcher
+        await page.goto(hub.launcher)
+        await page.locator("#app-plain button.stop").click()
+        await page.wait_for_url(hub.launcher)
+        deadline = time.monotonic() + 20
+        while (await servers(hub, "erin")).get("plain"):
+            assert time.monotonic() < deadline, "erin/plain still running"
+            await asyncio.sleep(0.2)
+        await page.reload()
+        assert await page.locator("#app-plain").get_attribute("data-state") == "stopped"
         await context.close()
 
 
