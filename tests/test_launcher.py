@@ -593,6 +593,13 @@ def test_configure_adds_service_roles_and_home_link():
     jhembed.launcher.configure(c2, home_link=False)
     assert [r["name"] for r in c2.JupyterHub.load_roles] == ["user"]
     assert "template_paths" not in c2.JupyterHub
+    # the compositions: the launcher only talks to the Hub API, any EmbedSpawner will do
+    for spawner in ("embed-docker", "embed-kubernetes"):
+        c3 = Config()
+        jhembed.configure(c3, apps={"board": {"preset": "voila", "tags": ["x"]}}, spawner=spawner)
+        service = jhembed.launcher.configure(c3)
+        catalog = json.loads(service["environment"]["JHEMBED_LAUNCHER_CATALOG"])
+        assert catalog["board"]["tags"] == ["x"], spawner
 
 
 def test_keep_alive_is_the_proxy_flag():
