@@ -403,6 +403,25 @@ async def test_viewers_may_start(hub):
         assert status == 200, text
     await wait_ready(hub, "alice", "board")
     assert "viewers_may_start: bob started alice/board" in hub.log_text()
+    # bob gives the share up; the second time there is nothing to leave
+    async with hub.login("bob") as s:
+        bob = Page(hub, s)
+        await bob.get()
+        status, text = await bob.post("leave/alice/board", {})
+        assert status == 200 and ("alice", "board") not in shared_with_me(text)
+        status, text = await bob.post("leave/alice/board", {})
+        assert status == 404 and message(text).startswith("alice/board is not shared with you")
+    async with hub.login("alice") as s:  # (as in the sharing test: this one stands alone)
+        alice = Page(hub, s)
+        await start_with_launcher(hub, alice, "alice", "plain")
+        status, text = await alice.post("share/plain", {"action": "share", "groups": "team"})
+        assert status == 200, text
+    async with hub.login("carol") as s:  # carol has "plain" through her group only
+        carol = Page(hub, s)
+        await carol.get()
+        status, text = await carol.post("leave/alice/plain", {})
+        assert status == 404 and "can only be revoked by its owner" in message(text)
+        assert ("alice", "plain") in shared_with_me(text)
 
 
 @hub_test

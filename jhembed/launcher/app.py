@@ -187,6 +187,7 @@ class Launcher(Application):
                 (re.escape(p) + r"embed/([^/]+)", pages.EmbedHandler),
                 (re.escape(p) + r"share/([^/]+)", pages.ShareHandler),
                 (re.escape(p) + r"viewer-start/([^/]+)/([^/]+)", pages.ViewerStartHandler),
+                (re.escape(p) + r"leave/([^/]+)/([^/]+)", pages.LeaveHandler),
                 (
                     re.escape(p) + r"static/(.*)",
                     web.StaticFileHandler,

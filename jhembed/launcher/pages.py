@@ -484,6 +484,29 @@ class ViewerStartHandler(_Page):
         self.redirect(self.launcher.prefix)
 
 
+class LeaveHandler(_Page):
+    """POST leave/<owner>/<server>: give up a share made to the user (not a group's)."""
+
+    @web.authenticated
+    async def post(self, owner, server):
+        path = (
+            f"users/{quote(self.me, safe='')}/shared/"
+            f"{quote(owner, safe='')}/{quote(server, safe='')}"
+        )
+        try:
+            await self.hub("DELETE", path, ok=(200, 204))
+        except HubAPIError as e:
+            if e.status == 404:
+                return await self.show_index(
+                    404,
+                    f"{owner[:64]}/{server[:64]} is not shared with you by name "
+                    "(a share with one of your groups can only be revoked by its owner)",
+                )
+            self.hub_error(e)
+        self.launcher.log.info("%s left the share of %s/%s", self.me, owner, server)
+        self.redirect(self.launcher.prefix)
+
+
 class OAuthCallbackHandler(HubOAuthCallbackHandler):
     def initialize(self):
         self.hub_auth = self.settings["hub_auth"]
