@@ -24,9 +24,13 @@ help:
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(PY)
+# tests/entry-points.txt: jupyter-server-proxy packages, in a directory of their own
+# so that only the tests about entry points see them (on PYTHONPATH)
+$(VENV)/.installed: pyproject.toml tests/entry-points.txt | $(PY)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,docs,bench]'
+	$(PY) -m pip install -q -e '.[test,docs,bench,apps]'
+	rm -rf $(VENV)/entry-points
+	$(PY) -m pip install -q --no-deps --target $(VENV)/entry-points -r tests/entry-points.txt
 	touch $@
 
 $(PY5):

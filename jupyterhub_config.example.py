@@ -87,7 +87,7 @@ c.EmbedSpawner.apps = {
 # the host site may frame the apps and log users in with short-lived tokens
 c.EmbedSpawner.frame_ancestors = ["'self'", HOST_ORIGIN]
 c.EmbedSpawner.allow_token_login = True
-c.EmbedSpawner.proxy_args = ["--cookie-partitioned"]
+# (cookies are SameSite=None; Secure; Partitioned by default for such servers)
 # /hub/spawn/<user>/<app> starts that app: one named server per app per user
 c.EmbedSpawner.app_from_server_name = True
 

@@ -29,7 +29,7 @@ _TAG = re.compile(r"^[\w][\w -]{0,31}$")
 _THUMBNAIL = re.compile(
     r"^(https?://[^\s\"'<>]+|/[^\s\"'<>]*|[A-Za-z0-9_-]+\.(svg|png|jpg|jpeg|webp))$"
 )
-PROXY_PLACEHOLDERS = frozenset(("port", "base_url", "unix_socket"))
+PROXY_PLACEHOLDERS = frozenset(("port", "base_url", "base_path", "unix_socket"))
 OPTION_TYPES = ("string", "int", "bool", "choice")
 # jupyter-server-proxy `servers` keys that mean nothing for a whole-server app
 _JSP_IGNORED = frozenset(
@@ -162,6 +162,10 @@ class App(HasTraits):
                         help="Origins allowed to call the app with CORS; None: the spawner's default.")  # fmt: skip
     allow_token_login = Bool(allow_none=True, default_value=None,
                              help="Iframe login with ?token=; None: the spawner's default.")  # fmt: skip
+    cookie_partitioned = Bool(allow_none=True, default_value=None,
+                              help="Partitioned cookies in cross-site frames; None: the spawner's default.")  # fmt: skip
+    cookie_samesite = Unicode(allow_none=True, default_value=None,
+                              help="SameSite forced on the app's cookies; None: the spawner's default.")  # fmt: skip
     forward_user = Bool(False, help="Send X-Forwarded-User / X-Forwarded-Groups to the app.")
     bridge = Bool(False, help="Add the postMessage bridge (save/saved/ready) to the app's pages.")
     proxy_args = List(Unicode(), help="More jupyter-embedproxy flags for this app.")
@@ -191,6 +195,10 @@ class App(HasTraits):
         "its owner. The spawner logs a warning at every start. Default: False.",
     )
     source = Unicode("config", help="Where the entry came from: config, preset or an entry point.")
+    entry_point = Unicode(
+        help="A jupyter_serverproxy_servers entry point whose app the user's server runs "
+        "(resolved there, at start); set for apps found through entry points."
+    )
 
     @property
     def label(self):
@@ -211,7 +219,7 @@ class App(HasTraits):
                 f"{_where(self.name)}: {self.name!r} is not a valid app name; use lower-case "
                 "letters, digits, '-' and '_' (at most 63, starting with a letter or digit)"
             )
-        if not self.command:
+        if not self.command and not self.entry_point:
             raise CatalogError(
                 f"{_where(self.name, 'command')}: missing; give the app's argv as a list"
             )
@@ -247,7 +255,11 @@ class App(HasTraits):
             raise CatalogError(f"{_where(self.name, 'ready_path')}: must start with '/'")
         if self.timeout <= 0:
             raise CatalogError(f"{_where(self.name, 'timeout')}: must be positive")
-        from .proxy.headers import validate_cors_origins, validate_frame_ancestors
+        from .proxy.headers import (
+            validate_cors_origins,
+            validate_frame_ancestors,
+            validate_samesite,
+        )
 
         try:
             if self.frame_ancestors is not None:
@@ -257,6 +269,10 @@ class App(HasTraits):
             if self.cors_origins is not None:
                 self.cors_origins = validate_cors_origins(
                     self.cors_origins, _where(self.name, "cors_origins")
+                )
+            if self.cookie_samesite is not None:
+                self.cookie_samesite = validate_samesite(
+                    self.cookie_samesite, _where(self.name, "cookie_samesite")
                 )
         except CatalogError:
             raise
@@ -408,7 +424,7 @@ def _call_template(func):
     return func(**kwargs)
 
 
-_APP_FIELDS = frozenset(App.class_trait_names()) - {"options", "name", "source"}
+_APP_FIELDS = frozenset(App.class_trait_names()) - {"options", "name", "source", "entry_point"}
 
 
 def make_app(name, value, source="config"):
@@ -472,17 +488,46 @@ def make_app(name, value, source="config"):
 
 
 def entry_point_apps(log=None):
-    """Apps from installed ``jupyter_serverproxy_servers`` entry points."""
+    """Apps from installed ``jupyter_serverproxy_servers`` entry points.
+
+    The Hub reads only what the form shows (the title); the command is resolved
+    by the user's server at start (``jupyter-embedproxy --server-proxy-entry-point``),
+    with that server's environment.  A package that cannot be imported here is
+    skipped, with its reason in the log; a setup function that needs the
+    server's environment is fine (the app is listed by its name).
+    """
     apps = {}
     for ep in entry_points(group="jupyter_serverproxy_servers"):
+        slug = ep.name.lower().replace(" ", "-")
+        where = f"jupyter_serverproxy_servers entry point {ep.name!r} ({ep.value})"
+        if not SLUG.match(slug):
+            _log(log, "warning", "Skipping %s: %r is not a usable app name", where, ep.name)
+            continue
         try:
-            entry = ep.load()()
-            slug = ep.name.lower().replace(" ", "-")
-            apps[slug] = make_app(slug, dict(entry), source=f"entry point {ep.value}")
+            setup = ep.load()
         except Exception as e:  # a broken third-party package must not stop the Hub
-            if log is not None:
-                log.warning("Skipping jupyter_serverproxy_servers entry point %s: %s", ep.name, e)
+            _log(log, "warning", "Skipping %s: it cannot be imported: %s: %s", where, type(e).__name__, e)  # fmt: skip
+            continue
+        title = ""
+        try:
+            launcher = (setup() or {}).get("launcher_entry") or {}
+            if isinstance(launcher, dict):
+                title = str(launcher.get("title") or "")
+        except Exception as e:  # noqa: BLE001 - it may need the user's server
+            _log(log, "info", "%s reads its settings in the user's server (%s: %s); listed as %r", where, type(e).__name__, e, slug)  # fmt: skip
+        apps[slug] = App(
+            name=slug,
+            display_name=title,
+            description=f"{title or slug} (from the installed package {ep.dist.name if ep.dist else ep.value}).",
+            entry_point=ep.name,
+            source=f"entry point {ep.value}",
+        ).check()
     return apps
+
+
+def _log(log, level, *args):
+    if log is not None:
+        getattr(log, level)(*args)
 
 
 def load_catalog(apps, *, include_entry_points=True, log=None):

@@ -29,7 +29,7 @@ from traitlets import Bool, Dict, HasTraits, List, Unicode, default, observe
 
 from .apps import CatalogError, load_catalog
 from .proxy.forward_util import START_REPORT_ENV
-from .proxy.headers import validate_cors_origins, validate_frame_ancestors
+from .proxy.headers import validate_cors_origins, validate_frame_ancestors, validate_samesite
 
 MAX_OPTIONS_BYTES = 64 * 1024
 
@@ -74,7 +74,8 @@ class EmbedSpawnerMixin(HasTraits):
         ``display_name``, ``description``, ``command`` (argv with ``{port}``,
         ``{base_url}`` and option placeholders), ``environment``,
         ``ready_path``, ``timeout``, ``absolute_url``, ``frame_ancestors``,
-        ``cors_origins``, ``allow_token_login``, ``forward_user``, ``bridge``,
+        ``cors_origins``, ``allow_token_login``, ``cookie_partitioned``,
+        ``cookie_samesite``, ``forward_user``, ``bridge``,
         ``proxy_args``, ``request_headers_override``, ``tags``, ``thumbnail``,
         ``keep_alive``, ``viewers_may_start``, ``public`` (see
         docs/launcher.md), ``options`` (name ->
@@ -153,6 +154,30 @@ class EmbedSpawnerMixin(HasTraits):
         help="""Default for apps that set none: allow iframe login with ``?token=``. Default: False.""",
     ).tag(config=True)
 
+    cookie_partitioned = Bool(
+        None,
+        allow_none=True,
+        help="""Default for apps that set none: add ``Partitioned`` to the servers' cookies.
+
+        ``None`` (default): on for every server that another origin may frame
+        (``frame_ancestors``), which is what lets a cross-site frame keep its
+        login in browsers that block third-party cookies. ``False`` opts out.
+        """,
+    ).tag(config=True)
+
+    cookie_samesite = Unicode(
+        "",
+        help="""Default for apps that set none: ``SameSite`` forced on the servers' cookies.
+
+        ``""`` (default): ``None`` (with ``Secure``) when another origin may frame
+        the server, else the app's own. One of ``""``, ``"None"``, ``"Lax"``, ``"Strict"``.
+        """,
+    ).tag(config=True)
+
+    @observe("cookie_samesite")
+    def _check_samesite(self, change):
+        validate_samesite(change.new, "c.EmbedSpawner.cookie_samesite")
+
     proxy_command = List(
         Unicode(),
         default_value=["jupyter-embedproxy"],
@@ -161,7 +186,7 @@ class EmbedSpawnerMixin(HasTraits):
 
     proxy_args = List(
         Unicode(),
-        help="""Extra ``jupyter-embedproxy`` flags for every server, e.g. ``["--cookie-partitioned"]``.""",
+        help="""Extra ``jupyter-embedproxy`` flags for every server, e.g. ``["--log-level=DEBUG"]``.""",
     ).tag(config=True)
 
     options_form_template_dir = Unicode(
@@ -376,6 +401,10 @@ class EmbedSpawnerMixin(HasTraits):
         return self._selected
 
     def proxy_flags(self, app):
+        if app.entry_point:
+            # the server resolves it: its timeout, absolute_url, headers are its own
+            flags = ["--app-name", app.name, "--server-proxy-entry-point", app.entry_point]
+            return flags + self._policy_flags(app) + list(self.proxy_args) + list(app.proxy_args)
         flags = [
             "--app-name",
             app.name,
@@ -386,6 +415,14 @@ class EmbedSpawnerMixin(HasTraits):
         ]
         if app.absolute_url:
             flags.append("--absolute-url")
+        flags += self._policy_flags(app)
+        for name, value in app.request_headers_override.items():
+            flags += ["--request-headers-override", f"{name}={value}"]
+        return flags + list(self.proxy_args) + list(app.proxy_args)
+
+    def _policy_flags(self, app):
+        """Framing, CORS, login, cookie and bridge flags."""
+        flags = []
         frame_ancestors = (
             app.frame_ancestors if app.frame_ancestors is not None else self.frame_ancestors
         )
@@ -399,6 +436,16 @@ class EmbedSpawnerMixin(HasTraits):
         )
         if token_login:
             flags.append("--allow-token-login")
+        samesite = app.cookie_samesite if app.cookie_samesite is not None else self.cookie_samesite
+        if samesite:
+            flags += ["--cookie-samesite", samesite]
+        partitioned = (
+            app.cookie_partitioned
+            if app.cookie_partitioned is not None
+            else self.cookie_partitioned
+        )
+        if partitioned is not None:
+            flags.append("--cookie-partitioned" if partitioned else "--no-cookie-partitioned")
         if app.forward_user:
             flags.append("--forward-user")
         if app.bridge:
@@ -407,9 +454,7 @@ class EmbedSpawnerMixin(HasTraits):
             flags.append("--keep-alive")
         if app.public:
             flags.append("--no-authentication")
-        for name, value in app.request_headers_override.items():
-            flags += ["--request-headers-override", f"{name}={value}"]
-        return flags + list(self.proxy_args) + list(app.proxy_args)
+        return flags
 
     def embed_args(self):
         """Everything after the proxy program: its flags, ``--``, the app's argv."""

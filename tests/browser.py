@@ -46,13 +46,15 @@ async def launch_browser():
 
 
 def embed_config(host_origin, apps, extra=""):
-    """A Hub whose EmbedSpawner apps may be framed by ``host_origin``, with token login."""
+    """A Hub whose EmbedSpawner apps may be framed by ``host_origin``, with token login.
+
+    Only what docs/embedding.md tells an admin to set: the cookie policy is the default.
+    """
     return f"""
 c.JupyterHub.spawner_class = "embed-simple"
 c.EmbedSpawner.apps = {apps!r}
 c.EmbedSpawner.frame_ancestors = ["'self'", {host_origin!r}]
 c.EmbedSpawner.allow_token_login = True
-c.EmbedSpawner.proxy_args = ["--cookie-partitioned"]
 {extra}"""
 
 

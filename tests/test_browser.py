@@ -5,17 +5,22 @@ downloaded); host pages on http://localhost:<port> (origin A), the Hub on
 http://127.0.0.1:<port> (origin B): different sites.
 """
 
+import html
 import json
 import sys
+import time
 from urllib.parse import quote
 
 import pytest
+from aiohttp import web
 from browser import (
     ARTIFACTS,
     NOTEBOOK,
     TESTAPP,
     embed_config,
+    html_page,
     launch_browser,
+    serve,
     serve_bridge_host,
     serve_host_page,
     start_for_frame,
@@ -92,12 +97,100 @@ async def test_cross_site_iframe_with_token_login(hub_factory, browser):
             await r.cleanup()
 
 
+async def test_two_servers_of_one_user_framed_on_one_page(hub_factory, browser):
+    """The default and a named server of one user, side by side on one host page:
+    both keep their logins, neither app receives any Hub or jhembed cookie."""
+    host_port = free_port()
+    host_origin = f"http://localhost:{host_port}"
+    echo = {"command": [sys.executable, TESTAPP, "--port", "{port}"]}
+    hub = await hub_factory(embed_config(host_origin, {"echo": echo, "other": echo}))
+    srcs = {}
+    async with HubClient(hub.url, hub.token) as client:
+        await client.ensure_user("gus")
+        for server in ("", "two"):
+            url = await client.start_server("gus", server, app="echo", timeout=120)
+            token = await client.create_token(
+                "gus", scopes=[f"access:servers!server=gus/{server}"], expires_in=600
+            )
+            srcs[server] = (url, HubClient.embed_url(url, "echo", token=token))
+    frames = "".join(
+        f'<iframe id="f{i}" src="{html.escape(src)}" width="600" height="300"></iframe>'
+        for i, (_, src) in enumerate(srcs.values())
+    )
+    runner = await serve(host_port, [web.get("/", html_page(f"<!DOCTYPE html>{frames}"))])
+    try:
+        context = await browser.new_context()
+        page = await context.new_page()
+        await page.goto(host_origin + "/")
+        for i in range(2):
+            json.loads(await page.frame_locator(f"#f{i}").locator("body").inner_text(timeout=30000))
+        for _ in range(2):  # twice over: each login survives the other's requests
+            for server, (url, _) in srcs.items():
+                frame = next(f for f in page.frames if f.url.startswith(url))
+                await frame.goto(url + f"echo?server={server}")
+                body = await frame.locator("body").inner_text()
+                seen = json.loads(body)  # a login page would not be JSON
+                assert seen["path"] == "/echo", body
+                cookies = "; ".join(v for k, v in seen["headers"] if k.lower() == "cookie")
+                assert "jupyterhub" not in cookies and "jhembed" not in cookies, cookies
+        # the browser holds both servers' session cookies, each for its own path
+        held = {c["name"]: c["path"] for c in await context.cookies()}
+        assert held.get("jupyterhub-user-gus") == "/user/gus/", held
+        assert held.get("jupyterhub-user-gus-two") == "/user/gus/two/", held
+        await context.close()
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_browser_that_refuses_the_cookie_gets_our_page(hub_factory, browser):
+    """The defaults only; the browser keeps no cookie of the Hub's site (as when it
+    blocks every embedded site's cookies): the frame shows our page, not a blank
+    frame, and the host page hears an ``error`` event with a stable code."""
+    host_port = free_port()
+    host_origin = f"http://localhost:{host_port}"
+    echo = {"command": [sys.executable, TESTAPP, "--port", "{port}"]}
+    hub = await hub_factory(embed_config(host_origin, {"echo": echo}))
+    async with HubClient(hub.url, hub.token) as client:
+        url, token = await start_for_frame(client, "hal", "echo")
+    hub_origin = url.split("/user/")[0]
+    runner = await serve_bridge_host(host_port, HubClient.embed_url(url, "echo", token=token))
+    try:
+        context = await browser.new_context()
+        seen = []
+
+        async def refuse_cookies(route):
+            response = await route.fetch(max_redirects=0)
+            seen.append((route.request.url, response.status))
+            headers = {k: v for k, v in response.headers.items() if k.lower() != "set-cookie"}
+            await route.fulfill(response=response, headers=headers)
+
+        await context.route(f"{hub_origin}/**", refuse_cookies)
+        page = await context.new_page()
+        await page.goto(host_origin + "/")
+        await page.wait_for_function(
+            "window.events.some((e) => e.type === 'error')", timeout=30000, polling=200
+        )
+        events = await page.evaluate("window.events")
+        errors = [e for e in events if e["type"] == "error"]
+        assert [e["code"] for e in errors] == ["cookies-blocked"], (events, seen)
+        frame = next(f for f in page.frames if f.url.startswith(url))
+        assert "token" not in frame.url
+        text = await frame.locator("body").inner_text()
+        assert "blocked this app's login" in text and "Open in a new tab" in text, text
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "frame-login-refused.png"))
+        await context.close()
+    finally:
+        await runner.cleanup()
+
+
 async def test_notebook_save_through_the_bridge(hub_factory, browser):
     host_port = free_port()
     host_origin = f"http://localhost:{host_port}"
     hub = await hub_factory(
         embed_config(host_origin, {"lab": {"preset": "notebook", "bridge": True}})
     )
+    started = time.monotonic()
     async with HubClient(hub.url, hub.token) as client:
         url, token = await start_for_frame(client, "gus", "lab")
         await client.contents_save(
@@ -129,6 +222,9 @@ async def test_notebook_save_through_the_bridge(hub_factory, browser):
             )
             saved = await page.evaluate("window.app.save()")
             assert saved == {"path": "bridge.ipynb"}
+            print(
+                f"notebook 7: {time.monotonic() - started:.1f} s from the spawn request to a save"
+            )
             events = await page.evaluate("window.events")
             assert not any(e.get("id") == "evil" or e.get("app") == "fake" for e in events), events
             assert any(e["type"] == "dirty" for e in events), events
@@ -174,6 +270,7 @@ async def test_voila_widgets_in_a_cross_site_frame(hub_factory, browser, tmp_pat
     }
     extra = f"c.SimpleLocalProcessSpawner.home_dir_template = {str(home)!r}\n"
     hub = await hub_factory(embed_config(host_origin, apps, extra))
+    started = time.monotonic()
     async with HubClient(hub.url, hub.token) as client:
         url, token = await start_for_frame(client, "hal", "dash")
         runner = await serve_bridge_host(host_port, client.embed_url(url, "", token=token))
@@ -197,6 +294,9 @@ async def test_voila_widgets_in_a_cross_site_frame(hub_factory, browser, tmp_pat
         await handle.focus()
         await handle.press("ArrowRight")
         await frame.get_by_text("n squared is 16").wait_for(timeout=30000)
+        print(
+            f"voila: {time.monotonic() - started:.1f} s from the spawn request to a widget round trip"
+        )
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "embedded-voila.png"))
         await context.close()

@@ -9,6 +9,7 @@ URL forever there.
 import asyncio
 import json
 import sqlite3
+import time
 
 import pytest
 from aiohttp import web
@@ -73,6 +74,7 @@ async def test_jupyterlab_saves_through_the_bridge_and_ignores_other_origins(
     home = f"c.SimpleLocalProcessSpawner.home_dir_template = {str(tmp_path / 'home')!r}\n"
     hub = await hub_factory(embed_config(host_origin, LAB, home))
     runners = [await serve(evil_port, [web.get("/", html_page(EVIL))])]
+    started = time.monotonic()
     try:
         async with HubClient(hub.url, hub.token) as client:
             url, token = await start_for_frame(client, "ivy", "lab")
@@ -119,6 +121,9 @@ async def test_jupyterlab_saves_through_the_bridge_and_ignores_other_origins(
             # the host page says save: resolved once the file is written
             saved = await page.evaluate("window.app.save()")
             assert saved == {"path": "bridge.ipynb"}
+            print(
+                f"jupyterlab: {time.monotonic() - started:.1f} s from the spawn request to a save"
+            )
             model = await client.contents_get(url, "bridge.ipynb", token)
             assert source(model) == "x = 42"
 

@@ -259,3 +259,45 @@ def test_check_config_usage_errors(tmp_path):
 def test_the_command_is_installed():
     scripts = (ROOT / "pyproject.toml").read_text().split("[project.scripts]\n", 1)[1]
     assert 'jhembed = "jhembed.cli:main"' in scripts.split("\n\n", 1)[0]
+
+
+def test_entry_points_are_listed_and_broken_ones_logged_at_configure(tmp_path, monkeypatch, caplog):
+    """The Hub lists entry points without running their apps; an unimportable one is
+    skipped with its reason when the config loads (jhembed.configure), not at first spawn."""
+    site = tmp_path / "site"
+    (site / "eps-1.0.dist-info").mkdir(parents=True)
+    (site / "eps_ok.py").write_text(
+        "import os\n"
+        "def needs_server():\n"
+        "    return {'command': ['x', os.environ['JUPYTERHUB_SERVICE_PREFIX']]}\n"
+        "def titled():\n"
+        "    return {'command': lambda port: 1 / 0, 'launcher_entry': {'title': 'Titled app'}}\n"
+    )
+    (site / "eps-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: eps\nVersion: 1.0\n"
+    )
+    (site / "eps-1.0.dist-info" / "entry_points.txt").write_text(
+        "[jupyter_serverproxy_servers]\n"
+        "inserver = eps_ok:needs_server\ntitled = eps_ok:titled\nbroken = eps_missing_module:setup\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delenv("JUPYTERHUB_SERVICE_PREFIX", raising=False)
+    c = Config()
+    with caplog.at_level("INFO", logger="jhembed"):
+        jhembed.configure(c, apps={"files": "http-server"})
+    catalog = check(c)
+    assert set(catalog) == {"files", "inserver", "titled"}
+    assert catalog["titled"].label == "Titled app" and catalog["titled"].entry_point == "titled"
+    assert catalog["inserver"].label == "inserver" and catalog["inserver"].command == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(
+        "'broken'" in w and "cannot be imported" in w and "ModuleNotFoundError" in w
+        for w in warnings
+    ), warnings
+    infos = [r.getMessage() for r in caplog.records if r.levelname == "INFO"]
+    assert any("'inserver'" in i and "in the user's server" in i for i in infos), infos
+    # the spawner asks the server to resolve it
+    from jhembed.spawner import EmbedSpawner
+
+    flags = EmbedSpawner(config=c).proxy_flags(catalog["inserver"])
+    assert flags[:4] == ["--app-name", "inserver", "--server-proxy-entry-point", "inserver"]

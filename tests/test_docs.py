@@ -242,7 +242,7 @@ def _curl(port, argv):
 
 def test_embedding_examples_give_the_documented_headers():
     doc = (DOCS / "embedding.md").read_text()
-    page = blocks(doc)
+    page = [(lang, b) for lang, b in blocks(doc) if lang != "python"]  # the config snippets aside
     run, get_out, preflight, preflight_out, app_sends, browser_gets = (b for _, b in page[:6])
     start, curl_head = _commands(run)
     assert start[0] == "jupyter-embedproxy" and curl_head[0] == "curl"
@@ -261,7 +261,9 @@ def test_embedding_examples_give_the_documented_headers():
     for line in app_sends.splitlines():
         name, value = line.split(": ", 1)
         assert name in source and value in source, f"tests/testapp.py does not send {line!r}"
-    argv = start[: start.index("--")] + ["--cookie-partitioned", "--"]
+    argv = start[
+        : start.index("--") + 1
+    ]  # the documented command: cookies are Partitioned by default
     argv += ["python", str(testapp), "--port", "{port}"]
     with _proxy(argv) as port:
         got = _request(port, "GET", "/user/alice/headers")[1]

@@ -102,6 +102,10 @@ async def test_api_tokens(hub_factory):
         async with s.get(url + "echo", allow_redirects=False) as r:
             assert r.status == 302
             assert "/hub/api/oauth2/authorize" in r.headers["Location"]
+        # framed only by its own origin (the default): the Hub's pages may be framed too
+        framed = {"Sec-Fetch-Dest": "iframe", "Accept": "text/html"}
+        async with s.get(url + "echo", allow_redirects=False, headers=framed) as r:
+            assert r.status == 302 and "/hub/api/oauth2/authorize" in r.headers["Location"]
         echo = await get_json(s, url + "echo", headers={"Authorization": f"token {alice_token}"})
         # the token is consumed by the proxy
         assert alice_token not in json.dumps(echo)
@@ -128,13 +132,30 @@ async def test_api_tokens(hub_factory):
 
 async def test_token_login_for_iframes(hub_factory):
     hub = await hub_factory(
-        hub_config("--allow-token-login", "--frame-ancestors", HOST, "--cookie-partitioned")
+        hub_config("--allow-token-login", "--frame-ancestors", HOST)  # Partitioned by default
     )
     await hub.create_user("alice")
     url = await hub.spawn("alice")
     token = await hub.user_token("alice", scopes=["access:servers!server=alice/"], expires_in=300)
     jar = aiohttp.CookieJar(unsafe=True)
     async with aiohttp.ClientSession(cookie_jar=jar) as s:
+        # a framed browser with no login goes to the Hub's OAuth: the state cookie the
+        # proxy sets must come back to the cross-site frame, so it is partitioned too
+        async with s.get(url + "echo", allow_redirects=False, headers={"Accept": "text/html"}) as r:
+            assert r.status == 302 and "/hub/api/oauth2/authorize" in r.headers["Location"]
+            states = r.headers.getall("Set-Cookie")
+            assert states and all("-oauth-state" in c for c in states), states
+            for cookie in states:
+                attrs = [a.strip() for a in cookie.split(";")]
+                for attr in ("HttpOnly", "Secure", "SameSite=None", "Partitioned"):
+                    assert attr in attrs, cookie
+        jar.clear()
+        # framed by another site: the Hub's login cannot show there, our page does
+        framed = {"Sec-Fetch-Dest": "iframe", "Accept": "text/html", "User-Agent": "frame-test"}
+        page = await _frame_login_page(s, url + "echo?x=1", framed, "login-required")
+        assert "/hub/api/oauth2/authorize?" in page["login"] and "state=" in page["login"]
+        assert page["origins"] == [HOST]
+        jar.clear()
         async with s.get(url + f"echo?a=1&token={token}&b=2", allow_redirects=False) as r:
             assert r.status == 302, await r.text()
             assert r.headers["Location"] == "/user/alice/echo?a=1&b=2"
@@ -153,12 +174,32 @@ async def test_token_login_for_iframes(hub_factory):
         assert token not in json.dumps(echo)
         assert "jupyterhub-user-alice" not in json.dumps(echo)
         assert echo["query"] in ("a=1&b=2", {"a": ["1"], "b": ["2"]}, {"a": "1", "b": "2"})
+        # the same browser, framed, right after its token login, without the cookie: blocked
+        async with s.get(url + f"echo?token={token}", allow_redirects=False, headers=framed) as r:
+            assert r.status == 302
+        jar.clear()
+        await _frame_login_page(s, url + "echo", framed, "cookies-blocked")
         # a bad token is refused, nothing set
         async with s.get(url + "echo?token=bogus", allow_redirects=False) as r:
             assert r.status == 403
             assert "Set-Cookie" not in r.headers
     # the token appears in no log line of the Hub or the proxy
     assert token not in hub.log_text()
+
+
+async def _frame_login_page(session, url, headers, code):
+    """GET ``url`` as a framed browser without login: our page (401) with ``code``; its data."""
+    async with session.get(url, allow_redirects=False, headers=headers) as r:
+        text = await r.text()
+        assert r.status == 401, (r.status, r.headers.get("Location"), text[:300])
+        assert r.headers["Content-Type"].startswith("text/html")
+        assert f"frame-ancestors {HOST}" in r.headers["Content-Security-Policy"]
+        for cookie in r.headers.getall("Set-Cookie"):  # the state cookie, for "retry"
+            assert "Partitioned" in cookie and "SameSite=None" in cookie, cookie
+    data = json.loads(re.search(r'id="jhembed-frame-error">(.*?)</script>', text).group(1))
+    assert data["code"] == code, data
+    assert "Open in a new tab" in text and "requestStorageAccess" in text
+    return data
 
 
 async def test_websocket_auth(hub_factory):

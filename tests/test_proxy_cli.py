@@ -48,6 +48,22 @@ def one_line_error(stderr):
             ["JUPYTERHUB_SSL_KEYFILE", "/nonexistent/key.pem"],
         ),
         (NOAUTH + ["--activity-exclude-paths", "([", "--", "true"], ["activity_exclude_paths"]),
+        (
+            NOAUTH + ["--server-proxy-entry-point", "no-such-app-xyz"],
+            ["no jupyter_serverproxy_servers entry point named 'no-such-app-xyz'", "install"],
+        ),
+        (
+            NOAUTH + ["--StandaloneProxyServer.base_url=/x/", "--", "true"],
+            ["unknown option '--StandaloneProxyServer.base_url'", "no StandaloneProxyServer"],
+        ),
+        (
+            NOAUTH + ["--ServerProcess.timeout=5", "--", "true"],
+            ["unknown option '--ServerProcess.timeout'"],
+        ),
+        (
+            NOAUTH + ["--server-proxy-entry-point", "x", "--", "true"],
+            ["either --server-proxy-entry-point x or a command after --"],
+        ),
     ],
 )
 def test_bad_command_lines(args, words):

@@ -30,9 +30,8 @@ async def test_default_policy_is_self():
 
 
 async def test_cross_origin_framing():
-    async with run_proxy(
-        "--frame-ancestors", HOST, "--cookie-partitioned", base_url="/user/x/"
-    ) as p:
+    # the defaults: another site may frame, so cookies are SameSite=None, Secure, Partitioned
+    async with run_proxy("--frame-ancestors", HOST, base_url="/user/x/") as p:
         status, headers = await get(p.url + "headers")
         csp = headers.getall("Content-Security-Policy")
         assert csp == [f"default-src 'self'; frame-ancestors {HOST}"]
@@ -42,6 +41,18 @@ async def test_cross_origin_framing():
         # apps that send no CSP get the frame-ancestors directive alone
         status, headers = await get(p.url + "echo")
         assert headers["Content-Security-Policy"] == f"frame-ancestors {HOST}"
+
+
+async def test_cookie_partitioned_opt_out():
+    async with run_proxy(
+        "--frame-ancestors", HOST, "--no-cookie-partitioned", base_url="/user/x/"
+    ) as p:  # fmt: skip
+        _, headers = await get(p.url + "headers")
+        assert headers["Set-Cookie"] == "_xsrf=abc; Path=/user/x/; SameSite=None; Secure"
+    # not framed by another site: the app's cookies keep their own attributes
+    async with run_proxy("--cookie-partitioned", base_url="/user/x/") as p:
+        _, headers = await get(p.url + "headers")
+        assert headers["Set-Cookie"] == "_xsrf=abc; Path=/user/x/"
 
 
 async def test_several_frame_ancestors_and_keywords():

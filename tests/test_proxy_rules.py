@@ -191,9 +191,9 @@ def test_strip_cookies_by_pattern_and_by_name():  # hole 3
     assert strip_cookies("jhembed-oauth-retry=1") == ""
     # a proxy run by hand with JUPYTERHUB_CLIENT_ID=my-client: its cookie by name
     own = ("my-client",)
-    assert strip_cookies("my-client=t; my-client-oauth-state-1=s; my-clientele=k", own) == (
-        "my-clientele=k"
-    )
+    assert strip_cookies(
+        "my-client=t; my-client-oauth-state-1=s; my-client-oauth-retry=1; my-clientele=k", own
+    ) == ("my-clientele=k")
 
 
 @pytest.mark.parametrize(
@@ -215,3 +215,58 @@ def test_responses_without_a_body():  # hole 2
     assert not response_has_body("HEAD", 200) and not response_has_body("HEAD", 403)
     assert not response_has_body("GET", 204) and not response_has_body("GET", 304)
     assert not response_has_body("GET", 100) and response_has_body("GET", 200)
+
+
+def test_app_output_and_command_lines_lose_their_secrets():
+    from jhembed.proxy.rules import scrub_argv, scrub_text
+
+    line = "  URL: http://localhost:1/user/x/marimo?access_token=v-87hYPa&x=1"
+    assert scrub_text(line) == "  URL: http://localhost:1/user/x/marimo?access_token=[secret]&x=1"
+    assert scrub_text('{"token": "abc123", "n": 1}') == '{"token": "[secret]", "n": 1}'
+    assert scrub_text("password=hunter2 ok") == "password=[secret] ok"
+    assert scrub_text("Token login for user alice") == "Token login for user alice"
+    argv = ["marimo", "edit", "--token", "--token-password", "s3cret", "--headless",
+            "--api-key=k", "--ServerApp.password=", "--port", "8"]  # fmt: skip
+    assert scrub_argv(argv) == [
+        "marimo", "edit", "--token", "--token-password", "[secret]", "--headless",
+        "--api-key=[secret]", "--ServerApp.password=[secret]", "--port", "8",
+    ]  # fmt: skip
+
+
+def test_entry_point_resolved_as_jupyter_server_proxy_calls_it(tmp_path, monkeypatch):
+    """The setup function runs with this process's environment; {base_url} is the server's prefix."""
+    from jhembed.proxy import entrypoints
+
+    site = tmp_path / "site"
+    (site / "ep_demo-1.0.dist-info").mkdir(parents=True)
+    (site / "ep_demo.py").write_text(
+        "import os\n"
+        "def setup():\n"
+        "    prefix = os.environ['JUPYTERHUB_SERVICE_PREFIX']\n"
+        "    return {'command': lambda port, base_url: ['app', f'--port={port}', '--root', base_url,\n"
+        "                                                '--prefix', '{base_url}demo', prefix + 'x'],\n"
+        "            'environment': {'HOME_URL': '{base_url}demo'}, 'absolute_url': True,\n"
+        "            'timeout': 7, 'launcher_entry': {'title': 'Demo'}, 'mappath': {'/': '/x'}}\n"
+        "def broken():\n"
+        "    raise RuntimeError('no config file')\n"
+    )
+    (site / "ep_demo-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: ep-demo\nVersion: 1.0\n"
+    )
+    (site / "ep_demo-1.0.dist-info" / "entry_points.txt").write_text(
+        "[jupyter_serverproxy_servers]\ndemo = ep_demo:setup\nbroken = ep_demo:broken\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/ann/")
+    spec = entrypoints.resolve("demo", server_prefix="/user/ann/")
+    assert spec == {
+        "command": ["app", "--port={port}", "--root", "/user/ann/", "--prefix", "/user/ann/demo",
+                    "/user/ann/x"],
+        "environment": {"HOME_URL": "/user/ann/demo"},
+        "absolute_url": True,
+        "timeout": 7,
+    }  # fmt: skip
+    with pytest.raises(entrypoints.EntryPointError) as e:
+        entrypoints.resolve("broken", server_prefix="/user/ann/")
+    assert "entry point 'broken' (ep_demo:broken) failed in this server" in str(e.value)
+    assert "RuntimeError: no config file" in str(e.value)

@@ -11,6 +11,8 @@ from pathlib import Path
 import psutil
 import pytest
 from hub import Hub, get_authorized
+from traitlets import TraitError
+from traitlets.config import Config
 
 from jhembed.apps import PRESETS, CatalogError, load_catalog, make_app
 from jhembed.spawner import EmbedSpawner, SimpleEmbedSpawner
@@ -72,6 +74,7 @@ def embedproxy_processes(user, hub=None):
         ("x", {"command": ["a"], "colour": "red"}, "c.EmbedSpawner.apps['x'].colour"),
         ("x", {"preset": "emacs"}, "c.EmbedSpawner.apps['x'].preset"),
         ("x", {"command": ["a"], "ready_path": "health"}, "c.EmbedSpawner.apps['x'].ready_path"),
+        ("x", {"command": ["a"], "cookie_samesite": "sometimes"}, "c.EmbedSpawner.apps['x'].cookie_samesite"),
     ],
 )  # fmt: skip
 def test_bad_catalog_entries_name_the_field(name, entry, where):
@@ -114,6 +117,34 @@ def test_option_values_cannot_inject():
         with pytest.raises(ValueError):
             notebook.convert(bad)
     assert app.expand({"notebook": "dir/my nb.ipynb"})[-1] == "dir/my nb.ipynb"
+
+
+@pytest.mark.parametrize(
+    "spawner_config, entry, flags",
+    [
+        # the defaults: nothing on the command line, the proxy decides from frame_ancestors
+        ({}, {}, []),
+        ({"cookie_partitioned": False}, {}, ["--no-cookie-partitioned"]),
+        ({"cookie_partitioned": False}, {"cookie_partitioned": True}, ["--cookie-partitioned"]),
+        ({}, {"cookie_partitioned": False}, ["--no-cookie-partitioned"]),
+        ({"cookie_samesite": "lax"}, {}, ["--cookie-samesite", "lax"]),
+        ({"cookie_samesite": "Lax"}, {"cookie_samesite": "strict"}, ["--cookie-samesite", "Strict"]),
+    ],
+)  # fmt: skip
+def test_cookie_settings_reach_the_proxy(spawner_config, entry, flags):
+    spawner = EmbedSpawner(config=Config({"EmbedSpawner": spawner_config}))
+    app = make_app("x", {"command": ["a"], **entry}).check()
+    got = spawner.proxy_flags(app)
+    cookie_flags = [
+        f for i, f in enumerate(got) if "cookie" in f or (i and got[i - 1] == "--cookie-samesite")
+    ]
+    assert cookie_flags == flags
+
+
+def test_bad_spawner_cookie_samesite_names_the_setting():
+    with pytest.raises(TraitError) as e:
+        EmbedSpawner(config=Config({"EmbedSpawner": {"cookie_samesite": "sometimes"}}))
+    assert "c.EmbedSpawner.cookie_samesite" in str(e.value)
 
 
 def test_compositions_share_the_config_section():
@@ -271,9 +302,14 @@ async def test_named_server_per_app_and_entry_points(hub_factory, tmp_path):
         textwrap.dedent(
             """
             import sys
+            import os
             def setup_hello():
                 return {"command": [sys.executable, "-m", "http.server", "{port}"],
                         "launcher_entry": {"title": "Hello from an entry point"}}
+            def setup_picky():
+                if "JUPYTERHUB_SERVICE_PREFIX" in os.environ:  # in the user's server
+                    raise RuntimeError("no picky.yml in the home directory")
+                return {"command": ["true"], "launcher_entry": {"title": "Picky"}}
             """
         )
     )
@@ -281,7 +317,7 @@ async def test_named_server_per_app_and_entry_points(hub_factory, tmp_path):
         "Metadata-Version: 2.1\nName: hello-ep\nVersion: 1.0\n"
     )
     (site / "hello_ep-1.0.dist-info" / "entry_points.txt").write_text(
-        "[jupyter_serverproxy_servers]\nhello = hello_ep:setup_hello\n"
+        "[jupyter_serverproxy_servers]\nhello = hello_ep:setup_hello\npicky = hello_ep:setup_picky\n"
     )
     config = CATALOG + "c.EmbedSpawner.app_from_server_name = True\n"
     hub = await hub_factory(config, env={"PYTHONPATH": str(site)})
@@ -297,8 +333,19 @@ async def test_named_server_per_app_and_entry_points(hub_factory, tmp_path):
         async with s.get(hub.url + "hub/spawn/bob/hello") as r:
             await r.text()
         url = await hub.wait_ready("bob", "hello")
-        status, _, text = await get_authorized(s, url)
+        # served where jupyter-server-proxy would: under <server prefix>hello/
+        status, final, text = await get_authorized(s, url)
         assert status == 200 and "Directory listing" in text
+        assert str(final).endswith("/user/bob/hello/hello/"), final
+    # an entry point whose setup fails in the server: the spawn fails saying so
+    with pytest.raises(AssertionError):
+        await hub.spawn("bob", "picky", user_options={"app": "picky"}, timeout=30)
+    # the Hub's own error line (what the spawn page and the REST API show), not only the
+    # proxy's stderr, names the reason
+    failures = [line for line in hub.log_text().splitlines() if "Picky did not start" in line]
+    assert failures and all("no picky.yml in the home directory" in f for f in failures), (
+        failures or hub.log_tail(40)
+    )
     # a server named after an app cannot run another app
     status, body = await hub.api(
         "POST", "users/bob/servers/echo", json_body=hub.spawn_body({"app": "files"})

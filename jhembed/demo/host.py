@@ -182,6 +182,10 @@ class HostSite:
                 # the app's dirty flag has its own place: JupyterLab may mark the document
                 # dirty again right after a save (kernel metadata), which must not hide the
                 # save's outcome
+                # the frame has no login (e.g. the browser blocked its cookie): say so here
+                "app.addEventListener('error', (e) => {"
+                "  if (!e.detail.id) status.textContent = 'error: ' + e.detail.message;"
+                "});"
                 "app.addEventListener('dirty', (e) => {"
                 "  document.getElementById('dirty').textContent = e.detail.dirty ? '(unsaved changes in the app)' : '';"
                 "});"

@@ -66,8 +66,10 @@ class EmbedProxy(JupyterApp):
     and forwards HTTP and websocket traffic to it, applying a header policy
     that makes it embeddable in an iframe of a chosen host site.
     Placeholders in CMD: {port} (a free port for the app), {base_url} (the
-    server's URL prefix, with a trailing slash), {unix_socket} (a socket path,
-    when the app listens on a Unix socket).
+    server's URL prefix, with a trailing slash), {base_path} (the same without
+    the trailing slash), {unix_socket} (a socket path, when the app listens on
+    a Unix socket). Or --server-proxy-entry-point NAME instead of CMD: the app
+    of an installed jupyter-server-proxy entry point.
     """
     examples = """
     jupyter-embedproxy --no-authentication --port 8888 -- python -m http.server {port}
@@ -141,6 +143,20 @@ class EmbedProxy(JupyterApp):
         ``jupyter standaloneproxy``. Set this when the app is started with
         ``{base_url}`` and serves under the prefix itself (Jupyter servers,
         Voila with ``--Voila.base_url``). CLI: ``--absolute-url``.
+        """,
+    ).tag(config=True)
+
+    server_proxy_entry_point = Unicode(
+        "",
+        help="""Run the app of an installed jupyter-server-proxy entry point instead of a command.
+
+        The name of a ``jupyter_serverproxy_servers`` entry point (e.g. ``marimo``
+        from jupyter-marimo-proxy). Its setup function is called here, at start,
+        with this server's environment; the app is served as jupyter-server-proxy
+        serves it, under ``<base_url><name>/`` (``<base_url>`` redirects there), and
+        ``{base_url}`` in its command means ``<base_url>``. Its ``timeout``,
+        ``absolute_url`` and ``request_headers_override`` apply.
+        CLI: ``--server-proxy-entry-point NAME``.
         """,
     ).tag(config=True)
 
@@ -501,20 +517,24 @@ class EmbedProxy(JupyterApp):
 
     @validate("cookie_samesite")
     def _validate_samesite(self, proposal):
-        value = proposal["value"]
-        allowed = {"": "", "none": "None", "lax": "Lax", "strict": "Strict"}
-        if value.lower() not in allowed:
-            raise ConfigError(
-                f"EmbedProxy.cookie_samesite must be one of '', None, Lax, Strict, not {value!r}"
-            )
-        return allowed[value.lower()]
+        try:
+            return _headers.validate_samesite(proposal["value"], "EmbedProxy.cookie_samesite")
+        except TraitError as e:
+            raise ConfigError(str(e)) from None
 
     cookie_partitioned = Bool(
-        False,
-        help="""Add ``Partitioned`` (CHIPS) to the app's cookies when they are ``SameSite=None``.
+        None,
+        allow_none=True,
+        help="""Add ``Partitioned`` (CHIPS) to every ``SameSite=None`` cookie: the app's and the proxy's.
 
-        Lets them work in browsers that block third-party cookies, scoped to
-        the host site. CLI: ``--cookie-partitioned``.
+        ``None`` (default): on when ``frame_ancestors`` allows another origin.
+        A partitioned cookie is kept per host site, and it is the only kind that
+        a browser blocking third-party cookies (Chromium's default in incognito
+        windows and for many users, Safari, Firefox's strict mode) sends back to
+        a cross-site frame: without it the frame loses its login after the first
+        page. ``False`` opts out (the cookies are then shared by every site that
+        frames the server, where the browser allows that).
+        CLI: ``--cookie-partitioned`` / ``--no-cookie-partitioned``.
         """,
     ).tag(config=True)
 
@@ -527,6 +547,7 @@ class EmbedProxy(JupyterApp):
         "ip": "EmbedProxy.address",
         "port": "EmbedProxy.port",
         "base-url": "EmbedProxy.base_url",
+        "server-proxy-entry-point": "EmbedProxy.server_proxy_entry_point",
         "app-name": "EmbedProxy.app_name",
         "server-port": "EmbedProxy.server_port",
         "destport": "EmbedProxy.server_port",
@@ -576,7 +597,11 @@ class EmbedProxy(JupyterApp):
         ),
         "cookie-partitioned": (
             {"EmbedProxy": {"cookie_partitioned": True}},
-            "Add Partitioned to the app's SameSite=None cookies.",
+            "Add Partitioned to SameSite=None cookies (the default when another site may frame).",
+        ),
+        "no-cookie-partitioned": (
+            {"EmbedProxy": {"cookie_partitioned": False}},
+            "Do not add Partitioned to cookies, even in cross-site frames.",
         ),
         "allow-token-login": (
             {"EmbedProxy": {"allow_token_login": True}},
@@ -624,11 +649,29 @@ class EmbedProxy(JupyterApp):
             if not arg.startswith("-") or arg == "-":
                 continue
             name = arg.lstrip("-").split("=", 1)[0]
-            if name in known or "." in name:
+            if name in known:
                 continue
+            if "." in name:
+                # Class.option: only the classes this program reads; another program's
+                # (--StandaloneProxyServer.base_url, --ServerProcess.timeout) would be
+                # ignored in silence by traitlets
+                section = name.split(".", 1)[0]
+                if section in self._config_sections():
+                    continue
+                raise ConfigError(
+                    f"unknown option {arg.split('=', 1)[0]!r}: jupyter-embedproxy has no "
+                    f"{section} settings (use its own flags: see jupyter-embedproxy --help-all)"
+                )
             raise ConfigError(
                 f"unknown option {arg.split('=', 1)[0]!r} (see jupyter-embedproxy --help-all)"
             )
+
+    def _config_sections(self):
+        """Names of the classes whose ``--Class.option`` this program reads."""
+        from .auth import EmbedHubOAuth
+
+        classes = [type(self), EmbedHubOAuth, *self.classes]
+        return {c.__name__ for cls in classes for c in cls.mro() if hasattr(c, "class_traits")}
 
     def _load_config(self, cfg, section_names=None, traits=None):
         # a bad value is the user's error: one line and exit 2 (ConfigError),
@@ -645,7 +688,35 @@ class EmbedProxy(JupyterApp):
             return
         if self.extra_args:
             self.command = list(self.extra_args)
+        if self.server_proxy_entry_point:
+            self._use_entry_point()
         self._check_config()
+
+    # where the app's {base_url} points and what <base_url> redirects to (entry points)
+    _server_prefix = ""
+
+    def _use_entry_point(self):
+        from .entrypoints import EntryPointError, resolve
+
+        name = self.server_proxy_entry_point
+        if self.command:
+            raise ConfigError(
+                f"give either --server-proxy-entry-point {name} or a command after --, not both"
+            )
+        try:
+            spec = resolve(name, server_prefix=self.base_url)
+        except EntryPointError as e:
+            raise ConfigError(str(e)) from None
+        self.command = spec["command"]
+        self.environment = {**spec["environment"], **self.environment}
+        for key in ("timeout", "absolute_url", "request_headers_override"):
+            if key in spec:
+                setattr(self, key, spec[key])
+        self._server_prefix = self.base_url
+        self.base_url = url_path_join(self.base_url, name) + "/"
+        self.log.info(
+            "Entry point %s: %s, served under %s", name, " ".join(self.command[:1]), self.base_url
+        )
 
     def _check_config(self):
         if not self.command:
@@ -724,7 +795,7 @@ class EmbedProxy(JupyterApp):
             parent=self,
             cache_max_age=self.auth_cache_max_age,
             samesite="None" if policy.cross_origin else "",
-            partitioned=self.cookie_partitioned,
+            partitioned=policy.cookie_partitioned,
         )
         if self.ssl_certfile:
             hub_auth.keyfile = self.ssl_keyfile
@@ -774,7 +845,7 @@ class EmbedProxy(JupyterApp):
         return ChildProcess(
             command=self.command,
             environment=self.environment,
-            base_url=self.base_url,
+            base_url=self._server_prefix or self.base_url,
             port=self.server_port,
             unix_socket=self.unix_socket,
             ready_path=(
@@ -846,7 +917,10 @@ class EmbedProxy(JupyterApp):
                     {"path": static_path()},
                 )
             )
-        return web.Application(make_handlers(forwarder, self.base_url, extra), **settings)
+        return web.Application(
+            make_handlers(forwarder, self.base_url, extra, mounted_from=self._server_prefix),
+            **settings,
+        )
 
     async def _listen_front(self, app):
         """The lean front on the listening sockets, tornado behind it on an internal socket."""
@@ -1010,6 +1084,15 @@ class EmbedProxy(JupyterApp):
         return _run_loop(self._run())
 
 
+def _refuse(error):
+    """One line on stderr, the same to the spawner's start report; exit status 2."""
+    print(f"jupyter-embedproxy: error: {error}", file=sys.stderr)
+    report = os.environ.get(START_REPORT_ENV, "")
+    if report:
+        _write_report(report, f"failed\n{error}\n")
+    return 2
+
+
 def _write_report(path, text):
     try:
         with open(path, "w") as f:
@@ -1106,14 +1189,12 @@ def main(argv=None):
     except NoStart:
         return 0  # --generate-config and the like: done, nothing to run
     except ConfigError as e:
-        print(f"jupyter-embedproxy: error: {e}", file=sys.stderr)
-        return 2
+        return _refuse(e)
     except Exception as e:  # a TraitError from a @validate, bad CLI values
         from traitlets import TraitError
 
         if isinstance(e, TraitError):
-            print(f"jupyter-embedproxy: error: {e}", file=sys.stderr)
-            return 2
+            return _refuse(e)
         raise
     return code or 0
 

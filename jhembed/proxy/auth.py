@@ -16,6 +16,7 @@ what the app receives.
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import urlsplit
 
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, check_scopes
@@ -27,7 +28,8 @@ from tornado.websocket import WebSocketHandler
 from traitlets import Bool, Unicode
 
 from .forward_util import strip_token
-from .pages import send_page
+from .headers import PolicyCookies
+from .pages import frame_login_page, send_page
 from .rules import strip_cookies
 
 _TOKEN_HEADER = re.compile(r"^\s*(?:token|bearer)\s+(\S+)\s*$", re.IGNORECASE)
@@ -36,7 +38,20 @@ _SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
 USER_HEADER = "X-Forwarded-User"
 GROUPS_HEADER = "X-Forwarded-Groups"
 IDENTITY_HEADERS = frozenset((USER_HEADER.lower(), GROUPS_HEADER.lower()))
-_RETRY_COOKIE = "jhembed-oauth-retry"
+
+
+# Sec-Fetch-Dest of a page shown in a frame
+_FRAME_DESTS = ("iframe", "frame")
+# a framed request without the session cookie this soon after a token login from the
+# same client means the browser did not keep the cookie
+_COOKIE_CHECK_SECONDS = 30
+_MAX_REMEMBERED_LOGINS = 1024
+
+
+def _client_key(request):
+    """The browser, as well as the proxy can tell (only picks an error page's wording)."""
+    forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+    return (forwarded or request.remote_ip, request.headers.get("User-Agent", ""))
 
 
 def _url_token(request):
@@ -95,6 +110,8 @@ class HubLogin:
         self.log = log
         self.access_scopes = set(hub_auth.access_scopes or ())
         self.cookie_name = hub_auth.cookie_name
+        # recent token logins by client (address, User-Agent) -> time.monotonic()
+        self._token_logins = {}
         if policy.cross_origin:
             # the OAuth state cookie has to survive the round trip inside a frame
             hub_auth.cookie_options = dict(hub_auth.cookie_options, samesite="None", secure=True)
@@ -232,7 +249,30 @@ class HubLogin:
             params["code_challenge_method"] = method
             state_extra["code_verifier"] = verifier
         params["state"] = hub_auth.set_state_cookie(handler, next_url=request.uri, **state_extra)
-        handler.redirect(url_concat(hub_auth.login_url, params))
+        login_url = url_concat(hub_auth.login_url, params)
+        if self.policy.cross_origin and request.headers.get("Sec-Fetch-Dest") in _FRAME_DESTS:
+            # the Hub's login pages refuse to be framed: a redirect would leave a blank frame
+            self._frame_login(handler, login_url)
+            return
+        handler.redirect(login_url)
+
+    def _frame_login(self, handler, login_url):
+        request = handler.request
+        since = time.monotonic() - self._token_logins.get(_client_key(request), -1e9)
+        code = "cookies-blocked" if since < _COOKIE_CHECK_SECONDS else "login-required"
+        self.log.info(
+            "No login in a frame for %s (%s): answered with the frame login page",
+            request.path,
+            code,
+        )
+        origins = [o for o in self.policy.frame_ancestors if "://" in o and "*" not in o]
+        handler.clear()
+        handler.set_status(401)
+        handler.set_header("Cache-Control", "no-store")
+        handler.set_header("Content-Type", "text/html; charset=utf-8")
+        handler.finish(
+            frame_login_page(code, login_url=login_url, page_url=request.uri, origins=origins)
+        )
 
     def _forbidden(self, handler, user, headers=None):
         kind = user.get("kind", "user")
@@ -289,6 +329,12 @@ class HubLogin:
             return
         self.log.info("Token login for %s %s", user.get("kind", "user"), user["name"])
         self.hub_auth.set_cookie(handler, token)
+        # a framed request from this browser without the cookie soon after: it was blocked
+        logins = self._token_logins
+        logins.pop(_client_key(request), None)
+        logins[_client_key(request)] = time.monotonic()
+        while len(logins) > _MAX_REMEMBERED_LOGINS:
+            logins.pop(next(iter(logins)))
         handler.set_header("Referrer-Policy", "no-referrer")
         handler.set_header("Cache-Control", "no-store")
         handler.redirect(clean)
@@ -318,7 +364,7 @@ class HubLogin:
         return strip_cookies(header, (self.cookie_name,))
 
 
-class OAuthCallbackHandler(HubOAuthCallbackHandler):
+class OAuthCallbackHandler(PolicyCookies, HubOAuthCallbackHandler):
     """``{prefix}oauth_callback``: finishes the Hub's OAuth flow (JupyterHub's handler)."""
 
     def initialize(self, login):
@@ -340,11 +386,13 @@ class OAuthCallbackHandler(HubOAuthCallbackHandler):
         message = getattr(exc, "log_message", None) or ""
         if status_code == 403 and "state" in message:
             # an old or foreign state cookie: start the login once more, then give up
-            if not self.get_cookie(_RETRY_COOKIE):
-                self.set_cookie(_RETRY_COOKIE, "1", path=self.hub_auth.cookie_path, max_age=60)
+            # one per server: a sibling server's (on a parent path) is not this one's
+            retry = self.login.cookie_name + "-oauth-retry"
+            if not self.get_cookie(retry):
+                self.set_cookie(retry, "1", path=self.hub_auth.cookie_path, max_age=60)
                 self.redirect(self.hub_auth.base_url)
                 return
-            self.clear_cookie(_RETRY_COOKIE, path=self.hub_auth.cookie_path)
+            self.clear_cookie(retry, path=self.hub_auth.cookie_path)
             send_page(
                 self,
                 403,

@@ -6,7 +6,6 @@ import asyncio
 import collections
 import ctypes
 import os
-import re
 import shutil
 import signal
 import sys
@@ -14,6 +13,8 @@ import tempfile
 import time
 
 from jupyterhub.utils import exponential_backoff, random_port
+
+from .rules import scrub_argv, scrub_text
 
 # states the forwarder reads to pick an answer while the app is not serving
 STARTING = "starting"
@@ -29,22 +30,6 @@ _STABLE_AFTER = 60.0
 # (an app is ready on average half an interval before the proxy notices)
 _POLL_START = 0.005
 _POLL_MAX = 0.02
-
-
-_SECRET_ASSIGNMENT = re.compile(
-    r"(?i)\b((?:api_?)?token|password|passwd|secret|api_?key)(\s*[=:]\s*)[^\s&'\"]+"
-)
-_AUTH_HEADER = re.compile(r"(?i)\b(authorization:\s*(?:token|bearer|basic))\s+\S+")
-
-
-def scrub_secrets(line):
-    """``line`` without the Hub's tokens or anything that looks like a credential."""
-    for name in ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN"):
-        token = os.environ.get(name)
-        if token:
-            line = line.replace(token, "[secret]")
-    line = _AUTH_HEADER.sub(r"\1 [secret]", line)
-    return _SECRET_ASSIGNMENT.sub(r"\1\2[secret]", line)
 
 
 class ChildStartError(Exception):
@@ -106,7 +91,12 @@ class ChildProcess:
         else:
             self.unix_socket = ""
             self.port = port or random_port()
-        values = {"port": self.port, "base_url": base_url, "unix_socket": self.unix_socket}
+        values = {
+            "port": self.port,
+            "base_url": base_url,
+            "base_path": base_url.rstrip("/"),  # the prefix without its trailing slash
+            "unix_socket": self.unix_socket,
+        }
         self.command = [_expand(arg, values) for arg in command]
         self.env = dict(os.environ)
         self.env.update({k: _expand(v, values) for k, v in (environment or {}).items()})
@@ -180,7 +170,7 @@ class ChildProcess:
 
     async def _start_and_wait(self):
         self.state = STARTING if self.exit_code is None else RESTARTING
-        self.log.info("Starting %s: %s", self.app_name, " ".join(self.command))
+        self.log.info("Starting %s: %s", self.app_name, " ".join(scrub_argv(self.command)))
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 *self.command,
@@ -263,9 +253,8 @@ class ChildProcess:
                 line = chunk
             if not line:
                 break
-            # the app's output goes to the log, the start report and error pages:
-            # never with the Hub's token or a credential in it
-            text = scrub_secrets(line.decode("utf-8", "replace").rstrip())
+            # kept for the owner's start report and logged: never with a secret in it
+            text = scrub_text(line.decode("utf-8", "replace").rstrip())
             self.output.append(text)
             self.output_count += 1
             self.log.info("[%s] %s", name, text)
@@ -315,5 +304,5 @@ def _expand(arg, values):
     except (KeyError, IndexError, ValueError) as e:
         raise ValueError(
             f"cannot expand {arg!r}: unknown placeholder {e} (known: {{port}}, {{base_url}}, "
-            "{unix_socket}; write {{ and }} for literal braces)"
+            "{base_path}, {unix_socket}; write {{ and }} for literal braces)"
         ) from None

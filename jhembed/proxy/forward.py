@@ -19,6 +19,7 @@ from yarl import URL
 
 from . import child as _child
 from .forward_util import strip_token as _strip_token
+from .headers import PolicyCookies
 from .pages import send_page
 from .rules import HOP_BY_HOP as _HOP_BY_HOP
 from .rules import NEVER_FORWARDED as _NEVER_FORWARDED
@@ -248,7 +249,12 @@ class Forwarder:
         if fwd_host is None and host is not None:
             headers.append(("X-Forwarded-Host", host))
         if self.strip_prefix:
+            # X-Forwarded-Context and X-ProxyContextPath as jupyter-server-proxy 4.x
+            # sends them (the prefix, slash included); X-Forwarded-Prefix without the
+            # slash, which werkzeug's ProxyFix puts in SCRIPT_NAME as it is
             headers.append(("X-Forwarded-Prefix", self.base_url.rstrip("/")))
+            headers.append(("X-Forwarded-Context", self.base_url))
+            headers.append(("X-ProxyContextPath", self.base_url))
         if upgrade:
             headers.append(("Connection", "Upgrade"))
         if self.auth is not None:
@@ -325,8 +331,8 @@ class Forwarder:
         )
 
 
-class _OwnHeaders:
-    """Responses the proxy makes itself: no Server header, the server's framing policy."""
+class _OwnHeaders(PolicyCookies):
+    """Responses the proxy makes itself: no Server header, the server's framing and cookie policy."""
 
     def set_default_headers(self):
         self.clear_header("Server")
@@ -777,7 +783,7 @@ class AddSlashHandler(_OwnHeaders, web.RequestHandler):
     def get(self):
         uri = self.request.uri
         path, sep, query = uri.partition("?")
-        self.redirect(path + "/" + sep + query)
+        self.redirect(path + "/" + sep + query, permanent=True)  # 301, as jupyter standaloneproxy
 
     head = get
 
@@ -802,10 +808,39 @@ class _WebSocketMatcher(Matcher):
         return None
 
 
-def make_handlers(forwarder, base_url, extra=()):
-    """Tornado rules for the proxy; ``extra`` (e.g. the OAuth callback) go first."""
+class MountRedirectHandler(_OwnHeaders, web.RequestHandler):
+    """The server's prefix, when the app is mounted below it (jupyter-server-proxy
+    entry points): to the app once it is up (503 before, as the Hub expects)."""
+
+    def initialize(self, forwarder, mount):
+        self.forwarder = forwarder
+        self.mount = mount
+
+    def get(self):
+        if self.forwarder.child.state != _child.READY:
+            self.forwarder.send_unavailable(self)
+            return
+        query = self.request.query
+        self.redirect(self.mount + ("?" + query if query else ""))
+
+    head = get
+
+
+def make_handlers(forwarder, base_url, extra=(), mounted_from=""):
+    """Tornado rules for the proxy; ``extra`` (e.g. the OAuth callback) go first.
+
+    ``mounted_from``: the server's prefix when ``base_url`` is below it; it redirects there.
+    """
     kwargs = {"forwarder": forwarder}
     rules = [Rule(_WebSocketMatcher(base_url), WebSocketProxyHandler, kwargs)]
+    if mounted_from:
+        rules.append(
+            Rule(
+                PathMatches(re.escape(mounted_from.rstrip("/")) + "/?"),
+                MountRedirectHandler,
+                {"forwarder": forwarder, "mount": base_url},
+            )
+        )
     if base_url != "/":
         rules.append(Rule(PathMatches(re.escape(base_url.rstrip("/"))), AddSlashHandler))
     rules.extend(extra)

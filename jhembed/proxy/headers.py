@@ -138,6 +138,16 @@ def _strip_directive(policy, name):
     return "; ".join(kept)
 
 
+_SAMESITE = {"": "", "none": "None", "lax": "Lax", "strict": "Strict"}
+
+
+def validate_samesite(value, where):
+    """``value`` spelled as browsers expect (``None``, ``Lax``, ``Strict`` or ``""``)."""
+    if not isinstance(value, str) or value.lower() not in _SAMESITE:
+        raise TraitError(f"{where} must be one of '', 'None', 'Lax', 'Strict', not {value!r}")
+    return _SAMESITE[value.lower()]
+
+
 class HeaderPolicy:
     """Rewrites the app's response headers; computed once, applied per response."""
 
@@ -148,7 +158,7 @@ class HeaderPolicy:
         cors_origins=(),
         extra_headers=None,
         cookie_samesite="",
-        cookie_partitioned=False,
+        cookie_partitioned=None,
         base_url="/",
         rewrite_cookie_path=True,
     ):
@@ -160,7 +170,11 @@ class HeaderPolicy:
         if not cookie_samesite and self.cross_origin:
             cookie_samesite = "None"
         self.cookie_samesite = cookie_samesite
-        self.cookie_partitioned = cookie_partitioned and cookie_samesite == "None"
+        # None (the default): Partitioned whenever another site may frame the server,
+        # the only way its cookies come back in browsers that block third-party cookies
+        if cookie_partitioned is None:
+            cookie_partitioned = self.cross_origin
+        self.cookie_partitioned = bool(cookie_partitioned) and cookie_samesite == "None"
         self.base_url = base_url
         self.rewrite_cookie_path = rewrite_cookie_path and base_url != "/"
         self.rewrites_cookies = bool(self.cookie_samesite) or self.rewrite_cookie_path
@@ -194,8 +208,13 @@ class HeaderPolicy:
 
     # -- cookies -----------------------------------------------------------------
 
-    def rewrite_set_cookie(self, value):
-        """Rewrite one ``Set-Cookie`` value from the app."""
+    def rewrite_set_cookie(self, value, *, own=False):
+        """Rewrite one ``Set-Cookie`` value from the app, or one of the proxy's (``own``).
+
+        Both get the policy's ``SameSite``, ``Secure`` and ``Partitioned``; only
+        the app's cookie paths are moved under the server's prefix.  Idempotent.
+        """
+        rewrite_path = self.rewrite_cookie_path and not own
         parts = [p.strip() for p in value.split(";")]
         head, attrs = parts[0], [p for p in parts[1:] if p]
         out = []
@@ -204,13 +223,13 @@ class HeaderPolicy:
             name = attr.split("=", 1)[0].strip().lower()
             if name == "path":
                 has_path = True
-                if self.rewrite_cookie_path:
+                if rewrite_path:
                     path = attr.split("=", 1)[1].strip() if "=" in attr else "/"
                     attr = "Path=" + url_path_join(self.base_url, path)
             elif self.cookie_samesite and name in ("samesite", "secure", "partitioned"):
                 continue
             out.append(attr)
-        if not has_path and self.rewrite_cookie_path:
+        if not has_path and rewrite_path:
             out.append("Path=" + self.base_url)
         if self.cookie_samesite:
             out.append("SameSite=" + self.cookie_samesite)
@@ -303,3 +322,18 @@ class HeaderPolicy:
         """Set :meth:`own_headers` on a tornado ``handler``."""
         for name, value in self.own_headers(origin):
             handler.set_header(name, value)
+
+
+class PolicyCookies:
+    """Tornado handler mixin: every cookie the proxy sets follows the server's cookie policy.
+
+    The session and OAuth state cookies (set by ``HubOAuth`` through tornado)
+    and the proxy's own get ``SameSite=None; Secure; Partitioned`` when another
+    site may frame the server.  Tornado writes cookies with ``add_header``;
+    Python's ``http.cookies`` cannot write ``Partitioned`` before 3.14.
+    """
+
+    def add_header(self, name, value):
+        if name.lower() == "set-cookie":
+            value = self.settings["forwarder"].policy.rewrite_set_cookie(str(value), own=True)
+        super().add_header(name, value)

@@ -36,7 +36,10 @@ HOP_BY_HOP = frozenset(
 # set by the proxy only; copies sent by a client are dropped.  X-Jhembed-Client
 # carries the client's scheme and address from the proxy's front to its own
 # tornado server (jhembed.proxy.front); the app never sees it.
-PROXY_OWNED = frozenset(("x-forwarded-prefix", "x-forwarded-user", "x-forwarded-groups"))
+PROXY_OWNED = frozenset(
+    ("x-forwarded-prefix", "x-forwarded-context", "x-proxycontextpath", "x-forwarded-user",
+     "x-forwarded-groups")
+)  # fmt: skip
 NEVER_FORWARDED = PROXY_OWNED | {"x-forwarded-for", "expect", "x-jhembed-client"}
 # the client's are kept; the proxy adds its own when absent
 FORWARDED = frozenset(("x-forwarded-proto", "x-forwarded-host"))
@@ -94,7 +97,7 @@ def strip_cookies(header, names=()):
     """A ``Cookie`` header without the Hub's and jhembed's cookies, nor ``names``.
 
     ``names`` are extra cookie names, matched exactly or as the start of an
-    OAuth state cookie (``<name>-oauth-state...``).  Returns "" when nothing
+    OAuth state or retry cookie (``<name>-oauth-...``).  Returns "" when nothing
     is left.
     """
     if "jupyterhub-" not in header.lower() and "jhembed-" not in header.lower():
@@ -106,9 +109,7 @@ def strip_cookies(header, names=()):
         if not part:
             continue
         name = part.split("=", 1)[0].strip()
-        if is_hub_cookie(name) or any(
-            name == n or name.startswith(n + "-oauth-state") for n in names
-        ):
+        if is_hub_cookie(name) or any(name == n or name.startswith(n + "-oauth-") for n in names):
             continue
         kept.append(part)
     return "; ".join(kept)
@@ -170,3 +171,34 @@ def scrub_uri(uri):
 def response_has_body(method, status):
     """Whether a response to ``method`` with ``status`` carries a body (RFC 9112 6.3)."""
     return not (method == "HEAD" or status in (204, 304) or 100 <= status < 200)
+
+
+# -- log lines -----------------------------------------------------------------------------
+
+# name=value or name: value where the name says secret (URLs an app prints, its own logs)
+_SECRET_TEXT = re.compile(
+    r"((?:access_token|token|password|secret|api_key)[\"']?\s*[=:]\s*[\"']?)([^\s&\"',;]+)",
+    re.IGNORECASE,
+)
+# flags whose next argument is a secret: --token-password X, --password X, --token X
+_SECRET_FLAG = re.compile(r"^--?[\w.-]*(token|password|secret|api[_-]?key)[\w.-]*$", re.IGNORECASE)
+
+
+def scrub_text(text):
+    """A line of an app's output with secret-looking values replaced by ``[secret]``."""
+    return _SECRET_TEXT.sub(r"\1[secret]", text)
+
+
+def scrub_argv(argv):
+    """A command line fit for the log: values of secret flags replaced by ``[secret]``."""
+    out = []
+    secret_next = False
+    for arg in argv:
+        if secret_next and not arg.startswith("-"):
+            out.append("[secret]")
+        elif "=" in arg and _SECRET_FLAG.match(arg.split("=", 1)[0]):
+            out.append(arg.split("=", 1)[0] + "=[secret]")
+        else:
+            out.append(arg)
+        secret_next = bool(_SECRET_FLAG.match(arg))
+    return out

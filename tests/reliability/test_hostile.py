@@ -117,7 +117,8 @@ async def test_path_tricks_refused_or_kept_inside_the_prefix():
 
 HEADER_TRICKS = {
     "spoofed identity": b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Forwarded-User: admin\r\n"
-    b"X-Forwarded-Groups: admins\r\nX-Forwarded-Prefix: /evil\r\n"
+    b"X-Forwarded-Groups: admins\r\nX-Forwarded-Prefix: /evil\r\nX-Forwarded-Context: /evil\r\n"
+    b"X-ProxyContextPath: /evil\r\n"
     b"X-Jhembed-Client: https 10.0.0.1\r\nConnection: close\r\n\r\n",
     "CRLF in a value": b"GET /echo HTTP/1.1\r\nHost: x\r\nX-A: a\rX-Injected: 1\r\n\r\n",
     "bare LF injection": b"GET /echo HTTP/1.1\r\nHost: x\r\nX-A: a\nX-Injected: 1\r\n\r\n",
@@ -156,7 +157,8 @@ async def test_header_tricks():
                 headers = {k.lower(): v for k, v in app["headers"]}
                 for h in ("x-forwarded-user", "x-forwarded-groups", "x-jhembed-client"):
                     assert h not in headers, headers
-                assert "x-forwarded-prefix" not in headers
+                for h in ("x-forwarded-prefix", "x-forwarded-context", "x-proxycontextpath"):
+                    assert h not in headers, headers
                 assert headers["x-forwarded-for"] == "127.0.0.1"
                 continue
             # refused: a 4xx or the connection closed, never a 5xx, never the app twice
