@@ -10,11 +10,13 @@ the live progress on the start page. The handlers are in ``pages``.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,7 +24,7 @@ from urllib.parse import urlsplit
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from jupyterhub.services.auth import HubOAuth
 from jupyterhub.utils import make_ssl_context, url_path_join
-from tornado import ioloop, web
+from tornado import web
 from tornado.httpserver import HTTPServer
 from traitlets import Dict, Float, Integer, List, Unicode, default, validate
 from traitlets.config import Application, TraitError
@@ -215,11 +217,23 @@ class Launcher(Application):
         )
 
     def start(self):
+        asyncio.run(self._serve())
+
+    async def _serve(self):
+        """Serve until SIGINT or SIGTERM (the Hub's, or Ctrl-C in the demo), then stop quietly."""
         app = self.make_app()
         url = urlsplit(self.service_url)
-        HTTPServer(app, xheaders=True).listen(url.port or 80, url.hostname or "127.0.0.1")
+        server = HTTPServer(app, xheaders=True)
+        server.listen(url.port or 80, url.hostname or "127.0.0.1")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         self.log.info("jhembed launcher on %s, prefix %s", self.service_url, self.prefix)
-        ioloop.IOLoop.current().start()
+        await stop.wait()
+        server.stop()
+        await self.client.close()
+        self.log.info("jhembed launcher stopped")
 
 
 def main(argv=None):
