@@ -17,12 +17,16 @@ Environment (all optional):
 The demo's ports are none of the defaults of JupyterHub (8000 public, 8081 internal
 API) and configurable-http-proxy (8001 API), so it runs beside a default JupyterHub.
   JHEMBED_DEMO_SERVICE_TOKEN  Hub API token of the host site (the demo generates one)
+  JHEMBED_DEMO_LAUNCHER_PORT  port of the launcher service (default: a free one; users
+                              reach it at http://127.0.0.1:8700/services/apps/)
 """
 
 import os
 import shutil
 import sys
 from pathlib import Path
+
+import jhembed.launcher
 
 HERE = Path(__file__).resolve().parent
 DEMO_DIR = Path(os.environ.get("JHEMBED_DEMO_DIR", HERE / ".demo"))
@@ -118,3 +122,10 @@ if service_token:
             "services": ["demo-host"],
         }
     ]
+
+# -- the launcher: /services/apps/, linked from the Hub's home page ------------------------------
+# Users start, open, embed and share their apps there (docs/launcher.md). It acts with
+# each user's own OAuth token; configure() adds the service, its OAuth scopes and the
+# `user` role's sharing scopes (after the services and roles above, which it keeps).
+launcher_port = os.environ.get("JHEMBED_DEMO_LAUNCHER_PORT")
+jhembed.launcher.configure(c, port=int(launcher_port) if launcher_port else None)

@@ -31,6 +31,7 @@ jhembed_config_classes = [
     "jhembed.apps:App",
     "jhembed.apps:AppOption",
     "jhembed.auth_request:AuthRequest",
+    "jhembed.launcher.app:Launcher",
 ]
 # first paragraph of a page, instead of the class docstring's
 jhembed_config_intros = {
@@ -47,6 +48,11 @@ jhembed_config_intros = {
     "App": (
         "The fields of one entry of `c.EmbedSpawner.apps`, given as a dict "
         "(or a preset name, or a jupyter-server-proxy `servers` entry)."
+    ),
+    "Launcher": (
+        "The options of the launcher service (`python -m jhembed.launcher`); "
+        "pass them as `jhembed.launcher.configure(c, options={...})`, which puts "
+        "them on its command line (`--Launcher.start_wait=2`)."
     ),
     "AppOption": (
         "The fields of one entry of an app's `options`: a value a user may set "

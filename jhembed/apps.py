@@ -25,6 +25,10 @@ from importlib.metadata import entry_points
 from traitlets import Bool, Dict, Float, HasTraits, Instance, Int, List, TraitError, Unicode, Union
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_TAG = re.compile(r"^[\w][\w -]{0,31}$")
+_THUMBNAIL = re.compile(
+    r"^(https?://[^\s\"'<>]+|/[^\s\"'<>]*|[A-Za-z0-9_-]+\.(svg|png|jpg|jpeg|webp))$"
+)
 PROXY_PLACEHOLDERS = frozenset(("port", "base_url", "base_path", "unix_socket"))
 OPTION_TYPES = ("string", "int", "bool", "choice")
 # jupyter-server-proxy `servers` keys that mean nothing for a whole-server app
@@ -166,6 +170,30 @@ class App(HasTraits):
     bridge = Bool(False, help="Add the postMessage bridge (save/saved/ready) to the app's pages.")
     proxy_args = List(Unicode(), help="More jupyter-embedproxy flags for this app.")
     options = Dict(Instance(AppOption), help="Options the user may set, by name.")
+    tags = List(Unicode(), help="Short labels shown in the launcher's catalog, e.g. ['dashboard'].")
+    thumbnail = Unicode(
+        help="Image shown in the launcher: an https:// URL, a /path on the Hub's site, or the "
+        "file name of an image shipped in share/jupyterhub/jhembed/static/thumbnails "
+        "(the presets use theirs). Default: none."
+    )
+    keep_alive = Bool(
+        False,
+        help="Report activity to the Hub at every interval, with or without traffic "
+        "(jupyter-embedproxy --keep-alive): the idle culler never stops these servers. "
+        "Default: False.",
+    )
+    viewers_may_start = Bool(
+        False,
+        help="A user this app's server is shared with may start it from the launcher while it "
+        "is stopped (the launcher starts it with its own narrowly scoped role and logs it). "
+        "Default: False.",
+    )
+    public = Bool(
+        False,
+        help="Serve this app's servers WITHOUT a Hub login (jupyter-embedproxy "
+        "--no-authentication): anyone who can reach a running server's URL uses it as "
+        "its owner. The spawner logs a warning at every start. Default: False.",
+    )
     source = Unicode("config", help="Where the entry came from: config, preset or an entry point.")
     entry_point = Unicode(
         help="A jupyter_serverproxy_servers entry point whose app the user's server runs "
@@ -211,6 +239,17 @@ class App(HasTraits):
                 f"{_where(self.name, 'command')}: unknown placeholder "
                 f"{', '.join('{' + u + '}' for u in sorted(unknown))}; allowed: "
                 + ", ".join("{" + a + "}" for a in allowed)
+            )
+        for tag in self.tags:
+            if not _TAG.match(tag):
+                raise CatalogError(
+                    f"{_where(self.name, 'tags')}: {tag[:40]!r} is not a tag; use at most 32 "
+                    "letters, digits, spaces, '-' or '_'"
+                )
+        if self.thumbnail and not _THUMBNAIL.match(self.thumbnail):
+            raise CatalogError(
+                f"{_where(self.name, 'thumbnail')}: {self.thumbnail[:80]!r} is not an https:// "
+                "or http:// URL, a /path, or the file name of a shipped thumbnail (name.svg)"
             )
         if not self.ready_path.startswith("/"):
             raise CatalogError(f"{_where(self.name, 'ready_path')}: must start with '/'")
@@ -289,6 +328,8 @@ _JUPYTER_SERVER = [
 PRESETS = {
     "voila": {
         "display_name": "Voila dashboard",
+        "thumbnail": "voila.svg",
+        "tags": ["dashboard"],
         "description": "A notebook shown as an interactive dashboard, without its code.",
         "command": ["voila", "--port={port}", "--no-browser", "--Voila.ip=127.0.0.1",
                     "--Voila.base_url={base_url}", "--Voila.server_url=/", "{notebook}"],
@@ -304,6 +345,8 @@ PRESETS = {
     },
     "jupyterlab": {
         "display_name": "JupyterLab",
+        "thumbnail": "jupyterlab.svg",
+        "tags": ["notebooks", "ide"],
         "description": "The full JupyterLab 4 interface.",
         "command": ["jupyter-lab", *_JUPYTER_SERVER, "--LabApp.expose_app_in_browser=True"],
         "absolute_url": True,
@@ -312,6 +355,8 @@ PRESETS = {
     },
     "notebook": {
         "display_name": "Notebook",
+        "thumbnail": "notebook.svg",
+        "tags": ["notebooks"],
         "description": "The Jupyter Notebook 7 interface.",
         "command": ["jupyter-notebook", *_JUPYTER_SERVER, "--JupyterNotebookApp.expose_app_in_browser=True"],
         "absolute_url": True,
@@ -320,6 +365,8 @@ PRESETS = {
     },
     "streamlit": {
         "display_name": "Streamlit",
+        "thumbnail": "streamlit.svg",
+        "tags": ["dashboard"],
         "description": "A Streamlit app.",
         "command": ["streamlit", "run", "{script}", "--server.port={port}", "--server.address=127.0.0.1",
                     "--server.headless=true", "--server.baseUrlPath={base_url}",
@@ -331,6 +378,8 @@ PRESETS = {
     },
     "panel": {
         "display_name": "Panel",
+        "thumbnail": "panel.svg",
+        "tags": ["dashboard"],
         "description": "A Panel app or notebook.",
         "command": ["panel", "serve", "{script}", "--port={port}", "--address=127.0.0.1",
                     "--allow-websocket-origin=*", "--prefix={base_url}"],
@@ -340,6 +389,8 @@ PRESETS = {
     },
     "http-server": {
         "display_name": "Files",
+        "thumbnail": "files.svg",
+        "tags": ["files"],
         "description": "The home directory as a plain listing (python -m http.server).",
         "command": ["python3", "-m", "http.server", "--bind", "127.0.0.1", "{port}"],
     },

@@ -108,9 +108,13 @@ class HubClient:
             raise HubAPIError(status, message or "", url=url)
         return status, payload
 
-    async def api(self, method, path, body=None, ok=(200, 201, 202, 204)):
-        """Call ``/hub/api/<path>``; returns (status, decoded body)."""
-        return await self._request(method, self.api_url + path, body=body, ok=ok)
+    async def api(self, method, path, body=None, ok=(200, 201, 202, 204), token=None):
+        """Call ``/hub/api/<path>``; returns (status, decoded body).
+
+        ``token``: call with this token instead of the client's (e.g. a logged-in
+        user's own OAuth token, as the launcher does).
+        """
+        return await self._request(method, self.api_url + path, body=body, ok=ok, token=token)
 
     async def hub_version(self):
         """The Hub's version as a tuple of ints, e.g. (6, 1, 1)."""

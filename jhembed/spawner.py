@@ -76,7 +76,9 @@ class EmbedSpawnerMixin(HasTraits):
         ``ready_path``, ``timeout``, ``absolute_url``, ``frame_ancestors``,
         ``cors_origins``, ``allow_token_login``, ``cookie_partitioned``,
         ``cookie_samesite``, ``forward_user``, ``bridge``,
-        ``proxy_args``, ``request_headers_override``, ``options`` (name ->
+        ``proxy_args``, ``request_headers_override``, ``tags``, ``thumbnail``,
+        ``keep_alive``, ``viewers_may_start``, ``public`` (see
+        docs/launcher.md), ``options`` (name ->
         ``type`` string/int/bool/choice, ``choices``, ``regex``, ``default``,
         ``help``, ``max_length``, ``minimum``, ``maximum``) and ``preset`` to
         start from a preset. Default: ``{"jupyterlab": "jupyterlab"}``.
@@ -448,6 +450,10 @@ class EmbedSpawnerMixin(HasTraits):
             flags.append("--forward-user")
         if app.bridge:
             flags.append("--bridge")
+        if app.keep_alive:
+            flags.append("--keep-alive")
+        if app.public:
+            flags.append("--no-authentication")
         return flags
 
     def embed_args(self):
@@ -473,6 +479,14 @@ class EmbedSpawnerMixin(HasTraits):
         # JupyterHub < 5.3 has no apply_user_options: validate here, before anything starts
         self._selected = self.validate_user_options(self.user_options)
         self._good_options = dict(self.user_options or {})
+        if self._selected[0].public:
+            self.log.warning(
+                "PUBLIC app %r: %s's server answers anyone, without a Hub login "
+                "(c.EmbedSpawner.apps[%r].public = True)",
+                self._selected[0].name,
+                self._log_name,
+                self._selected[0].name,
+            )
         self.cmd = list(self.proxy_command)
         return await super().start()
 
@@ -520,6 +534,30 @@ class _LocalStartReport:
             except OSError:
                 pass
             self._report = ""
+
+    async def progress(self):
+        """The Hub's events, then the app's output while it starts, line by line.
+
+        The proxy writes its last lines, secrets scrubbed, to the report; the
+        Hub shows progress events to whoever may read the server (its owner,
+        admins), never to the people it is shared with.
+        """
+        async for event in super().progress():
+            yield event
+        label = self._selection()[0].label
+        seen = 0
+        while self._report:
+            status, _, rest = _read(self._report).partition("\n")
+            kind, _, count = status.partition(" ")
+            if kind != "starting":
+                if kind in ("ready", "failed"):
+                    break
+            elif count.isdigit() and int(count) > seen:
+                lines = rest.splitlines()
+                for line in lines[max(len(lines) - (int(count) - seen), 0) :]:
+                    yield {"message": f"{label}: {line}"}
+                seen = int(count)
+            await asyncio.sleep(0.25)
 
     async def _wait_for_report(self):
         label = self._selection()[0].label

@@ -88,6 +88,16 @@ async def test_demo_host_site_embeds_apps(tmp_path):
             async with s.get(host + "versions") as r:
                 versions = await r.json()
             assert [v["app"] for v in versions] == ["notebook"]
+        # the launcher, linked from the Hub's home page
+        async with hub_login(hub_port, "zoe") as s:
+            async with s.get(f"http://127.0.0.1:{hub_port}/hub/home") as r:
+                home = await r.text()
+            assert 'id="jhembed-launcher-link"' in home and 'href="/services/apps/"' in home
+            async with s.get(f"http://127.0.0.1:{hub_port}/services/apps/") as r:
+                launcher = await r.text()
+                assert r.status == 200, launcher[:500]
+            assert "Voila dashboard" in launcher and 'id="app-dashboard"' in launcher
+            assert 'data-state="ready"' in launcher  # zoe's dashboard, started by the host site
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -102,6 +112,22 @@ async def test_demo_host_site_embeds_apps(tmp_path):
         ["pgrep", "-f", f"JHEMBED_DEMO_HUB_PORT={hub_port}"], capture_output=True
     )
     assert leftover.returncode != 0 or not leftover.stdout
+
+
+@contextlib.asynccontextmanager
+async def hub_login(hub_port, name):
+    """An aiohttp session logged in to the demo's Hub (any name, any password)."""
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as s:
+        login = f"http://127.0.0.1:{hub_port}/hub/login"
+        async with s.get(login) as r:
+            xsrf = re.search(r'name="_xsrf" value="([^"]+)"', await r.text())
+        form = {"username": name, "password": "demo"}
+        if xsrf:
+            form["_xsrf"] = html.unescape(xsrf.group(1))
+        async with s.post(login, data=form, allow_redirects=False) as r:
+            assert r.status == 302, await r.text()
+        yield s
 
 
 def _stop(proc):

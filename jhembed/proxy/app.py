@@ -1057,8 +1057,25 @@ class EmbedProxy(JupyterApp):
         return exit_code
 
     async def _report_ready(self, path):
-        """Tell the spawner (``JHEMBED_START_REPORT``) that the app answered."""
-        await self.child.wait_ready()
+        """Tell the spawner (``JHEMBED_START_REPORT``) how the start goes.
+
+        While the app starts: ``starting <lines ever>`` and its last output lines
+        (secrets already scrubbed by ``Child``; the spawner shows new lines to the
+        owner as progress events); once the app answers: ``ready``.
+        """
+        ready = asyncio.ensure_future(self.child.wait_ready())
+        written = -1
+        try:
+            while not ready.done():
+                count = self.child.output_count
+                if count != written:
+                    lines = "".join(f"{line}\n" for line in self.child.output)  # scrubbed
+                    _write_report(path, f"starting {count}\n{lines}")
+                    written = count
+                await asyncio.wait({ready}, timeout=0.25)
+        finally:
+            if not ready.done():
+                ready.cancel()
         _write_report(path, "ready\n")
 
     def start(self):

@@ -73,6 +73,7 @@ class ChildProcess:
         self.exit_code = None
         self.restarts = 0
         self.output = collections.deque(maxlen=_OUTPUT_LINES)
+        self.output_count = 0  # lines ever received (``output`` keeps the last ones)
         self.proc = None
         self._stopping = False
         self._tmpdir = None
@@ -255,6 +256,7 @@ class ChildProcess:
             # kept for the owner's start report and logged: never with a secret in it
             text = scrub_text(line.decode("utf-8", "replace").rstrip())
             self.output.append(text)
+            self.output_count += 1
             self.log.info("[%s] %s", name, text)
 
     def last_output(self):
