@@ -7,6 +7,8 @@ PY     := $(VENV)/bin/python
 VENV5  := .venv-jh5
 PY5    := $(VENV5)/bin/python
 JH5    ?= jupyterhub<6
+# on JupyterHub 5: every test that starts a Hub, of the browser tests those marked jh5
+JH5_TESTS := hub and (not browser or jh5)
 PYTEST_ARGS ?=
 # e.g. make demo DEMO_ARGS="--hub-port 8800 --host-port 8801"
 DEMO_ARGS ?=
@@ -58,13 +60,13 @@ test: setup $(VENV5)/.installed
 	@rc=0; \
 	JHEMBED_EXPECT_JUPYTERHUB=6 $(PY) -m pytest -ra $(PYTEST_ARGS) || rc=1; \
 	echo "== the same Hub tests on JupyterHub 5 ($$($(PY5) -c 'import jupyterhub; print(jupyterhub.__version__)')) =="; \
-	JHEMBED_EXPECT_JUPYTERHUB=5 $(PY5) -m pytest -ra -m hub $(PYTEST_ARGS) || rc=1; \
+	JHEMBED_EXPECT_JUPYTERHUB=5 $(PY5) -m pytest -ra -m '$(JH5_TESTS)' $(PYTEST_ARGS) || rc=1; \
 	exit $$rc
 
 # only the JupyterHub 5 run
 test-jh5: setup $(VENV5)/.installed
 	bash tools/system-deps.sh test
-	JHEMBED_EXPECT_JUPYTERHUB=5 $(PY5) -m pytest -ra -m hub $(PYTEST_ARGS)
+	JHEMBED_EXPECT_JUPYTERHUB=5 $(PY5) -m pytest -ra -m '$(JH5_TESTS)' $(PYTEST_ARGS)
 
 test-fast: setup
 	$(PY) -m pytest -ra -m "not slow" $(PYTEST_ARGS)

@@ -38,6 +38,7 @@ async def browser():
         yield b
 
 
+@pytest.mark.jh5
 async def test_cross_site_iframe_with_token_login(hub_factory, browser):
     host_port, other_port = free_port(), free_port()
     host_origin = f"http://localhost:{host_port}"
