@@ -7,6 +7,7 @@ the way a browser without JavaScript would: GET pages, POST forms with the
 """
 
 import asyncio
+import datetime
 import html
 import json
 import re
@@ -267,6 +268,15 @@ async def test_sharing_with_users_groups_and_codes(hub):
         accept = html.unescape(re.search(r'<pre id="new-code">([^<]+)</pre>', text).group(1))
         assert "/hub/accept-share?code=" in accept
         assert len(re.findall(r'<tr data-id="sc_', text)) == 1
+    # the code carries the chosen expiry to the Hub, which refuses it after that
+    # (a code's expiry is at least 60 s: waiting it out is JupyterHub's own test)
+    status, codes = await hub.api("GET", "share-codes/alice/plain")
+    assert status == 200, codes
+    (code,) = codes["items"]
+    left = datetime.datetime.fromisoformat(code["expires_at"].replace("Z", "+00:00")) - (
+        datetime.datetime.now(datetime.timezone.utc)
+    )
+    assert 3500 < left.total_seconds() <= 3600, code
     async with hub.login("dave") as s:
         async with s.get(accept) as r:
             page = await r.text()
