@@ -17,12 +17,14 @@ out.
 
 from __future__ import annotations
 
-import inspect
 import re
 import string
 from importlib.metadata import entry_points
 
 from traitlets import Bool, Dict, Float, HasTraits, Instance, Int, List, TraitError, Unicode, Union
+
+from .proxy.entrypoints import GROUP
+from .proxy.entrypoints import call as call_server_proxy
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _TAG = re.compile(r"^[\w][\w -]{0,31}$")
@@ -402,11 +404,11 @@ def _from_server_proxy(name, entry):
     fields = {}
     command = entry.get("command", [])
     if callable(command):
-        command = _call_template(command)
+        command = call_server_proxy(command)
     fields["command"] = list(command)
     environment = entry.get("environment", {})
     if callable(environment):
-        environment = _call_template(environment)
+        environment = call_server_proxy(environment)
     fields["environment"] = dict(environment)
     for key in ("timeout", "absolute_url", "request_headers_override"):
         if key in entry:
@@ -415,13 +417,6 @@ def _from_server_proxy(name, entry):
     if isinstance(launcher, dict) and launcher.get("title"):
         fields["display_name"] = launcher["title"]
     return fields
-
-
-def _call_template(func):
-    """Call a jupyter-server-proxy callable with placeholders for its arguments."""
-    params = inspect.signature(func).parameters
-    kwargs = {p: "{" + p + "}" for p in params if p in PROXY_PLACEHOLDERS}
-    return func(**kwargs)
 
 
 _APP_FIELDS = frozenset(App.class_trait_names()) - {"options", "name", "source", "entry_point"}
@@ -497,9 +492,9 @@ def entry_point_apps(log=None):
     server's environment is fine (the app is listed by its name).
     """
     apps = {}
-    for ep in entry_points(group="jupyter_serverproxy_servers"):
+    for ep in entry_points(group=GROUP):
         slug = ep.name.lower().replace(" ", "-")
-        where = f"jupyter_serverproxy_servers entry point {ep.name!r} ({ep.value})"
+        where = f"{GROUP} entry point {ep.name!r} ({ep.value})"
         if not SLUG.match(slug):
             _log(log, "warning", "Skipping %s: %r is not a usable app name", where, ep.name)
             continue

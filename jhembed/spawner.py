@@ -401,49 +401,24 @@ class EmbedSpawnerMixin(HasTraits):
         return self._selected
 
     def proxy_flags(self, app):
+        flags = ["--app-name", app.name]
         if app.entry_point:
-            # the server resolves it: its timeout, absolute_url, headers are its own
-            flags = ["--app-name", app.name, "--server-proxy-entry-point", app.entry_point]
-            return flags + self._policy_flags(app) + list(self.proxy_args) + list(app.proxy_args)
-        flags = [
-            "--app-name",
-            app.name,
-            "--ready-check-path",
-            app.ready_path,
-            "--timeout",
-            f"{app.timeout:g}",
-        ]
-        if app.absolute_url:
-            flags.append("--absolute-url")
-        flags += self._policy_flags(app)
-        for name, value in app.request_headers_override.items():
-            flags += ["--request-headers-override", f"{name}={value}"]
-        return flags + list(self.proxy_args) + list(app.proxy_args)
-
-    def _policy_flags(self, app):
-        """Framing, CORS, login, cookie and bridge flags."""
-        flags = []
-        frame_ancestors = (
-            app.frame_ancestors if app.frame_ancestors is not None else self.frame_ancestors
-        )
-        for origin in frame_ancestors:
+            # the server resolves it: its timeout, absolute_url and headers are its own
+            flags += ["--server-proxy-entry-point", app.entry_point]
+        else:
+            flags += ["--ready-check-path", app.ready_path, "--timeout", f"{app.timeout:g}"]
+            if app.absolute_url:
+                flags.append("--absolute-url")
+        for origin in self._setting(app, "frame_ancestors"):
             flags += ["--frame-ancestors", origin]
-        cors = app.cors_origins if app.cors_origins is not None else self.cors_origins
-        for origin in cors:
+        for origin in self._setting(app, "cors_origins"):
             flags += ["--cors-origins", origin]
-        token_login = (
-            app.allow_token_login if app.allow_token_login is not None else self.allow_token_login
-        )
-        if token_login:
+        if self._setting(app, "allow_token_login"):
             flags.append("--allow-token-login")
-        samesite = app.cookie_samesite if app.cookie_samesite is not None else self.cookie_samesite
+        samesite = self._setting(app, "cookie_samesite")
         if samesite:
             flags += ["--cookie-samesite", samesite]
-        partitioned = (
-            app.cookie_partitioned
-            if app.cookie_partitioned is not None
-            else self.cookie_partitioned
-        )
+        partitioned = self._setting(app, "cookie_partitioned")
         if partitioned is not None:
             flags.append("--cookie-partitioned" if partitioned else "--no-cookie-partitioned")
         if app.forward_user:
@@ -454,7 +429,14 @@ class EmbedSpawnerMixin(HasTraits):
             flags.append("--keep-alive")
         if app.public:
             flags.append("--no-authentication")
-        return flags
+        for name, value in app.request_headers_override.items():
+            flags += ["--request-headers-override", f"{name}={value}"]
+        return flags + list(self.proxy_args) + list(app.proxy_args)
+
+    def _setting(self, app, name):
+        """The app's value of ``name``, or the spawner's default when the app sets none."""
+        value = getattr(app, name)
+        return getattr(self, name) if value is None else value
 
     def embed_args(self):
         """Everything after the proxy program: its flags, ``--``, the app's argv."""

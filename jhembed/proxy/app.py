@@ -517,10 +517,7 @@ class EmbedProxy(JupyterApp):
 
     @validate("cookie_samesite")
     def _validate_samesite(self, proposal):
-        try:
-            return _headers.validate_samesite(proposal["value"], "EmbedProxy.cookie_samesite")
-        except TraitError as e:
-            raise ConfigError(str(e)) from None
+        return _headers.validate_samesite(proposal["value"], "EmbedProxy.cookie_samesite")
 
     cookie_partitioned = Bool(
         None,

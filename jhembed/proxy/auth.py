@@ -265,13 +265,14 @@ class HubLogin:
             request.path,
             code,
         )
-        origins = [o for o in self.policy.frame_ancestors if "://" in o and "*" not in o]
         handler.clear()
         handler.set_status(401)
         handler.set_header("Cache-Control", "no-store")
         handler.set_header("Content-Type", "text/html; charset=utf-8")
         handler.finish(
-            frame_login_page(code, login_url=login_url, page_url=request.uri, origins=origins)
+            frame_login_page(
+                code, login_url=login_url, page_url=request.uri, origins=self.policy.frame_origins
+            )
         )
 
     def _forbidden(self, handler, user, headers=None):
@@ -330,9 +331,9 @@ class HubLogin:
         self.log.info("Token login for %s %s", user.get("kind", "user"), user["name"])
         self.hub_auth.set_cookie(handler, token)
         # a framed request from this browser without the cookie soon after: it was blocked
-        logins = self._token_logins
-        logins.pop(_client_key(request), None)
-        logins[_client_key(request)] = time.monotonic()
+        logins, key = self._token_logins, _client_key(request)
+        logins.pop(key, None)  # re-inserted last: the oldest are dropped first
+        logins[key] = time.monotonic()
         while len(logins) > _MAX_REMEMBERED_LOGINS:
             logins.pop(next(iter(logins)))
         handler.set_header("Referrer-Policy", "no-referrer")

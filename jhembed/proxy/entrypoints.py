@@ -37,10 +37,11 @@ def find(name):
     return found[0]
 
 
-def call(func, server_prefix):
+def call(func, server_prefix="{base_url}"):
     """Call a jupyter-server-proxy callable as it does: only the named arguments it takes.
 
-    ``port`` and ``unix_socket`` stay placeholders for the proxy to fill in.
+    ``port`` and ``unix_socket`` stay placeholders for the proxy to fill in;
+    ``base_url`` is ``server_prefix`` (by default a placeholder too).
     """
     values = {"port": "{port}", "unix_socket": "{unix_socket}", "base_url": server_prefix}
     params = inspect.signature(func).parameters

@@ -181,10 +181,9 @@ class HeaderPolicy:
         # the app's values of these are replaced by the proxy's extra_headers
         self.replaced_names = frozenset(n.lower() for n in self.extra_headers)
         # allowed origins for websocket Origin checks: cors origins + framing origins
-        self.ws_origins = frozenset(
-            list(self.cors_origins)
-            + [o for o in self.frame_ancestors if "://" in o and "*" not in o]
-        )
+        # the framing origins a message or a websocket can be checked against (no wildcards)
+        self.frame_origins = tuple(o for o in self.frame_ancestors if "://" in o and "*" not in o)
+        self.ws_origins = frozenset(self.cors_origins) | frozenset(self.frame_origins)
 
     # -- CSP / XFO -------------------------------------------------------------
 
