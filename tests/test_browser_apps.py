@@ -7,6 +7,7 @@ the spawn request to the app being interactive in the frame and prints it.
 """
 
 import asyncio
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -57,12 +58,32 @@ if __name__ == "__main__":
 """
 
 
-async def frame_app(hub, browser, host_port, user, app, path, **query):
-    """Start ``app`` for ``user`` and frame ``path`` of it on a host page (token login).
+class Framed:
+    """An app in a cross-site frame: ``frame``, and the seconds since its spawn request."""
 
-    Returns the server's URL, the page, the host site's runner, the page's log
-    (console, navigations, failed requests) and when the spawn was requested.
+    def __init__(self, frame, started):
+        self.frame, self.started = frame, started
+
+    def seconds(self):
+        return time.monotonic() - self.started
+
+
+@contextlib.asynccontextmanager
+async def framed_app(hub_factory, browser, tmp_path, user, app, path, *, files, apps=None, env=None, **query):  # fmt: skip
+    """A Hub whose ``user`` has ``files`` at home, ``app`` started and ``path`` of it framed
+    by a host page on another origin (token login, the defaults otherwise).
+
+    ``apps``: the catalog (none: the installed entry points alone). On a failure
+    in the block, a screenshot, the page's log and the Hub's are kept; on success,
+    a screenshot ``embedded-<app>.png``.
     """
+    home = tmp_path / "home"
+    home.mkdir()
+    for name, text in files.items():
+        (home / name).write_text(text)
+    host_port = free_port()
+    extra = f"c.SimpleLocalProcessSpawner.home_dir_template = {str(home)!r}\n"
+    hub = await hub_factory(embed_config(f"http://localhost:{host_port}", apps or {}, extra), env=env)  # fmt: skip
     started = time.monotonic()
     async with HubClient(hub.url, hub.token) as client:
         await client.ensure_user(user)
@@ -73,46 +94,49 @@ async def frame_app(hub, browser, host_port, user, app, path, **query):
     runner = await serve_bridge_host(
         host_port, HubClient.embed_url(url, path, token=token, **query)
     )
-    context = await browser.new_context()
-    page = await context.new_page()
-    log = []
-    page.on("console", lambda m: log.append(f"{m.type}: {m.text}"))
-    page.on("framenavigated", lambda f: log.append(f"navigated: {f.url[:140]}"))
-    page.on("requestfailed", lambda r: log.append(f"failed: {r.method} {r.url[:140]} {r.failure}"))
-    await page.goto(f"http://localhost:{host_port}/")
-    return url, page, runner, log, started
+    try:
+        context = await browser.new_context()
+        page = await context.new_page()
+        log = []  # printed when something fails: where it stopped
+        page.on("console", lambda m: log.append(f"{m.type}: {m.text}"))
+        page.on("framenavigated", lambda f: log.append(f"navigated: {f.url[:140]}"))
+        page.on("requestfailed", lambda r: log.append(f"failed: {r.method} {r.url[:140]} {r.failure}"))  # fmt: skip
+        await page.goto(f"http://localhost:{host_port}/")
+        ARTIFACTS.mkdir(exist_ok=True)
+        try:
+            yield Framed(await app_frame(page, url, log), started)
+        except Exception:
+            await page.screenshot(path=str(ARTIFACTS / f"{app}-failed.png"))
+            print("\n".join(log[-80:]))
+            print(hub.log_tail(80))
+            raise
+        await page.screenshot(path=str(ARTIFACTS / f"embedded-{app}.png"))
+    finally:
+        await runner.cleanup()
+
+
+async def app_frame(page, url, log):
+    """The frame showing the server at ``url`` (once the host page has made it)."""
+    for _ in range(300):
+        frame = next((f for f in page.frames if f.url.startswith(url)), None)
+        if frame:
+            return frame
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no frame of {url}: {log}")
 
 
 async def test_marimo_entry_point_runs_a_cell_in_a_cross_site_frame(hub_factory, browser, tmp_path):
     needs("marimo")
-    env = entry_points_env()
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "answer.py").write_text(MARIMO_NOTEBOOK)
-    host_port = free_port()
-    host = f"http://localhost:{host_port}"
-    extra = f"c.SimpleLocalProcessSpawner.home_dir_template = {str(home)!r}\n"
     # the catalog is the entry points' alone: marimo comes from jupyter-marimo-proxy
-    hub = await hub_factory(embed_config(host, {}, extra), env=env)
-    url, page, runner, log, started = await frame_app(
-        hub, browser, host_port, "mia", "marimo", "marimo/", file="answer.py"
-    )
-    try:
-        frame = await app_frame(page, "/user/mia/marimo/", log)
-        try:
-            # the editor is up; "run all" (bottom right) runs the cell in the kernel
-            await frame.locator(".cm-content").first.wait_for(timeout=90000)
-            await frame.locator("[data-testid=run-button]").last.click()
-            await frame.get_by_text("42", exact=True).first.wait_for(timeout=60000)
-            print(
-                f"marimo: {time.monotonic() - started:.1f} s from the spawn request to a cell's output"
-            )
-        except Exception:
-            await failed(page, "marimo", log, hub)
-            raise
-        await page.screenshot(path=str(ARTIFACTS / "embedded-marimo.png"))
-    finally:
-        await runner.cleanup()
+    async with framed_app(
+        hub_factory, browser, tmp_path, "mia", "marimo", "marimo/", file="answer.py",
+        files={"answer.py": MARIMO_NOTEBOOK}, env=entry_points_env(),
+    ) as app:  # fmt: skip
+        # the editor is up; "run all" (bottom right) runs the cell in the kernel
+        await app.frame.locator(".cm-content").first.wait_for(timeout=90000)
+        await app.frame.locator("[data-testid=run-button]").last.click()
+        await app.frame.get_by_text("42", exact=True).first.wait_for(timeout=60000)
+        print(f"marimo: {app.seconds():.1f} s from the spawn request to a cell's output")
 
 
 STREAMLIT_SCRIPT = """import streamlit as st
@@ -130,37 +154,22 @@ async def test_streamlit_widget_and_file_upload_in_a_cross_site_frame(
     hub_factory, browser, tmp_path
 ):
     needs("streamlit")
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "hello.py").write_text(STREAMLIT_SCRIPT)
     upload = tmp_path / "data.csv"
     upload.write_bytes(b"a,b\n" + b"1,2\n" * 1000)
-    host_port = free_port()
-    host = f"http://localhost:{host_port}"
     apps = {"st": {"preset": "streamlit", "options": {"script": {"default": "hello.py"}}}}
-    extra = f"c.SimpleLocalProcessSpawner.home_dir_template = {str(home)!r}\n"
-    hub = await hub_factory(embed_config(host, apps, extra))
-    url, page, runner, log, started = await frame_app(hub, browser, host_port, "sam", "st", "")
-    try:
-        frame = await app_frame(page, "/user/sam/", log)
-        try:
-            name = frame.get_by_label("Your name")
-            await name.wait_for(timeout=90000)
-            await name.fill("Ada")
-            await name.press("Enter")
-            await frame.get_by_text("Hello, Ada!").wait_for(timeout=30000)
-            print(
-                f"streamlit: {time.monotonic() - started:.1f} s from the spawn request to a widget round trip"
-            )
-            # the upload is a PUT guarded by Streamlit's XSRF cookie: it must come back in the frame
-            await frame.locator("input[type=file]").set_input_files(str(upload))
-            await frame.get_by_text("received data.csv: 4004 bytes").wait_for(timeout=30000)
-        except Exception:
-            await failed(page, "streamlit", log, hub)
-            raise
-        await page.screenshot(path=str(ARTIFACTS / "embedded-streamlit.png"))
-    finally:
-        await runner.cleanup()
+    async with framed_app(
+        hub_factory, browser, tmp_path, "sam", "st", "", files={"hello.py": STREAMLIT_SCRIPT},
+        apps=apps,
+    ) as app:  # fmt: skip
+        name = app.frame.get_by_label("Your name")
+        await name.wait_for(timeout=90000)
+        await name.fill("Ada")
+        await name.press("Enter")
+        await app.frame.get_by_text("Hello, Ada!").wait_for(timeout=30000)
+        print(f"streamlit: {app.seconds():.1f} s from the spawn request to a widget round trip")
+        # the upload is a PUT guarded by Streamlit's XSRF cookie: it must come back in the frame
+        await app.frame.locator("input[type=file]").set_input_files(str(upload))
+        await app.frame.get_by_text("received data.csv: 4004 bytes").wait_for(timeout=30000)
 
 
 PANEL_APP = """import panel as pn
@@ -182,45 +191,13 @@ pn.Column(button, text).servable()
 
 async def test_panel_entry_point_callback_in_a_cross_site_frame(hub_factory, browser, tmp_path):
     needs("panel")
-    env = entry_points_env()
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "counter.py").write_text(PANEL_APP)
-    host_port = free_port()
-    host = f"http://localhost:{host_port}"
-    extra = f"c.SimpleLocalProcessSpawner.home_dir_template = {str(home)!r}\n"
     # panel comes from jupyter-panel-proxy, which finds the apps in the user's home
-    hub = await hub_factory(embed_config(host, {}, extra), env=env)
-    url, page, runner, log, started = await frame_app(
-        hub, browser, host_port, "pat", "panel", "panel/counter"
-    )
-    try:
-        frame = await app_frame(page, "/user/pat/panel/", log)
-        try:
-            button = frame.get_by_role("button", name="Add one")
-            await button.wait_for(timeout=120000)
-            await button.click()
-            await frame.get_by_text("clicked 1 times").wait_for(timeout=30000)
-            print(f"panel: {time.monotonic() - started:.1f} s from the spawn request to a callback")
-        except Exception:
-            await failed(page, "panel", log, hub)
-            raise
-        await page.screenshot(path=str(ARTIFACTS / "embedded-panel.png"))
-    finally:
-        await runner.cleanup()
-
-
-async def app_frame(page, prefix, log):
-    for _ in range(300):
-        frame = next((f for f in page.frames if prefix in f.url), None)
-        if frame:
-            return frame
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"no frame under {prefix}: {log}")
-
-
-async def failed(page, name, log, hub):
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}-failed.png"))
-    print("\n".join(log[-80:]))
-    print(hub.log_tail(80))
+    async with framed_app(
+        hub_factory, browser, tmp_path, "pat", "panel", "panel/counter",
+        files={"counter.py": PANEL_APP}, env=entry_points_env(),
+    ) as app:  # fmt: skip
+        button = app.frame.get_by_role("button", name="Add one")
+        await button.wait_for(timeout=120000)
+        await button.click()
+        await app.frame.get_by_text("clicked 1 times").wait_for(timeout=30000)
+        print(f"panel: {app.seconds():.1f} s from the spawn request to a callback")

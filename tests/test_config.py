@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from docutil import run_jhembed
+from fakedist import server_proxy_package
 from traitlets import TraitError
 from traitlets.config import Config
 
@@ -264,21 +265,19 @@ def test_the_command_is_installed():
 def test_entry_points_are_listed_and_broken_ones_logged_at_configure(tmp_path, monkeypatch, caplog):
     """The Hub lists entry points without running their apps; an unimportable one is
     skipped with its reason when the config loads (jhembed.configure), not at first spawn."""
-    site = tmp_path / "site"
-    (site / "eps-1.0.dist-info").mkdir(parents=True)
-    (site / "eps_ok.py").write_text(
+    site = server_proxy_package(
+        tmp_path / "site",
+        "eps_ok",
         "import os\n"
         "def needs_server():\n"
         "    return {'command': ['x', os.environ['JUPYTERHUB_SERVICE_PREFIX']]}\n"
         "def titled():\n"
-        "    return {'command': lambda port: 1 / 0, 'launcher_entry': {'title': 'Titled app'}}\n"
-    )
-    (site / "eps-1.0.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: eps\nVersion: 1.0\n"
-    )
-    (site / "eps-1.0.dist-info" / "entry_points.txt").write_text(
-        "[jupyter_serverproxy_servers]\n"
-        "inserver = eps_ok:needs_server\ntitled = eps_ok:titled\nbroken = eps_missing_module:setup\n"
+        "    return {'command': lambda port: 1 / 0, 'launcher_entry': {'title': 'Titled app'}}\n",
+        {
+            "inserver": "eps_ok:needs_server",
+            "titled": "eps_ok:titled",
+            "broken": "eps_missing_module:setup",
+        },
     )
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.delenv("JUPYTERHUB_SERVICE_PREFIX", raising=False)

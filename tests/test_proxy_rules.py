@@ -235,11 +235,13 @@ def test_app_output_and_command_lines_lose_their_secrets():
 
 def test_entry_point_resolved_as_jupyter_server_proxy_calls_it(tmp_path, monkeypatch):
     """The setup function runs with this process's environment; {base_url} is the server's prefix."""
+    from fakedist import server_proxy_package
+
     from jhembed.proxy import entrypoints
 
-    site = tmp_path / "site"
-    (site / "ep_demo-1.0.dist-info").mkdir(parents=True)
-    (site / "ep_demo.py").write_text(
+    site = server_proxy_package(
+        tmp_path / "site",
+        "ep_demo",
         "import os\n"
         "def setup():\n"
         "    prefix = os.environ['JUPYTERHUB_SERVICE_PREFIX']\n"
@@ -248,13 +250,8 @@ def test_entry_point_resolved_as_jupyter_server_proxy_calls_it(tmp_path, monkeyp
         "            'environment': {'HOME_URL': '{base_url}demo'}, 'absolute_url': True,\n"
         "            'timeout': 7, 'launcher_entry': {'title': 'Demo'}, 'mappath': {'/': '/x'}}\n"
         "def broken():\n"
-        "    raise RuntimeError('no config file')\n"
-    )
-    (site / "ep_demo-1.0.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: ep-demo\nVersion: 1.0\n"
-    )
-    (site / "ep_demo-1.0.dist-info" / "entry_points.txt").write_text(
-        "[jupyter_serverproxy_servers]\ndemo = ep_demo:setup\nbroken = ep_demo:broken\n"
+        "    raise RuntimeError('no config file')\n",
+        {"demo": "ep_demo:setup", "broken": "ep_demo:broken"},
     )
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/ann/")

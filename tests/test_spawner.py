@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from fakedist import server_proxy_package
 from hub import Hub, get_authorized
 from traitlets import TraitError
 from traitlets.config import Config
@@ -296,9 +297,9 @@ async def test_options_form_and_query(hub_factory):
 @pytest.mark.slow
 async def test_named_server_per_app_and_entry_points(hub_factory, tmp_path):
     # a tiny package registering a jupyter-server-proxy app, installed for the Hub
-    site = tmp_path / "site"
-    (site / "hello_ep-1.0.dist-info").mkdir(parents=True)
-    (site / "hello_ep.py").write_text(
+    site = server_proxy_package(
+        tmp_path / "site",
+        "hello_ep",
         textwrap.dedent(
             """
             import sys
@@ -311,13 +312,8 @@ async def test_named_server_per_app_and_entry_points(hub_factory, tmp_path):
                     raise RuntimeError("no picky.yml in the home directory")
                 return {"command": ["true"], "launcher_entry": {"title": "Picky"}}
             """
-        )
-    )
-    (site / "hello_ep-1.0.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: hello-ep\nVersion: 1.0\n"
-    )
-    (site / "hello_ep-1.0.dist-info" / "entry_points.txt").write_text(
-        "[jupyter_serverproxy_servers]\nhello = hello_ep:setup_hello\npicky = hello_ep:setup_picky\n"
+        ),
+        {"hello": "hello_ep:setup_hello", "picky": "hello_ep:setup_picky"},
     )
     config = CATALOG + "c.EmbedSpawner.app_from_server_name = True\n"
     hub = await hub_factory(config, env={"PYTHONPATH": str(site)})
