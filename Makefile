@@ -27,25 +27,32 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # tests/entry-points.txt: jupyter-server-proxy packages, in a directory of their own
-# so that only the tests about entry points see them (on PYTHONPATH)
+# so that only the tests about entry points see them (on PYTHONPATH).
+# The stamps hold a checksum of what they were made from: a checkout or merge that
+# touches the files without changing them (make compares times) installs nothing.
 $(VENV)/.installed: pyproject.toml tests/entry-points.txt | $(PY)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,docs,bench,apps]'
-	rm -rf $(VENV)/entry-points
-	$(PY) -m pip install -q --no-deps --target $(VENV)/entry-points -r tests/entry-points.txt
-	touch $@
+	@if [ "$$(cat $@ 2>/dev/null)" = "$$(cat $^ | sha256sum)" ]; then touch $@; else \
+	  set -e; echo "installing into $(VENV)"; \
+	  $(PY) -m pip install -q --upgrade pip; \
+	  $(PY) -m pip install -q -e '.[test,docs,bench,apps]'; \
+	  rm -rf $(VENV)/entry-points; \
+	  $(PY) -m pip install -q --no-deps --target $(VENV)/entry-points -r tests/entry-points.txt; \
+	  cat $^ | sha256sum > $@; fi
 
 $(PY5):
 	$(PYTHON) -m venv $(VENV5)
 
 $(VENV5)/.installed: pyproject.toml | $(PY5)
-	$(PY5) -m pip install -q --upgrade pip
-	$(PY5) -m pip install -q -e '.[test,docs]' '$(JH5)'
-	touch $@
+	@if [ "$$(cat $@ 2>/dev/null)" = "$$(cat $^ | sha256sum)" ]; then touch $@; else \
+	  set -e; echo "installing into $(VENV5)"; \
+	  $(PY5) -m pip install -q --upgrade pip; \
+	  $(PY5) -m pip install -q -e '.[test,docs]' '$(JH5)'; \
+	  cat $^ | sha256sum > $@; fi
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
-	touch $@
+	@if [ "$$(cat $@ 2>/dev/null)" = "$$(cat $^ | sha256sum)" ]; then touch $@; else \
+	  set -e; npm ci --no-audit --no-fund --loglevel=error; \
+	  cat $^ | sha256sum > $@; fi
 
 setup: $(VENV)/.installed node_modules/.installed
 
