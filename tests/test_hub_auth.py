@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import pytest_asyncio
 from hub import get_authorized
 
 HERE = Path(__file__).resolve().parent
@@ -32,6 +33,22 @@ async def get_json(session, url, **kwargs):
     status, final, text = await get_authorized(session, url, **kwargs)
     assert status == 200, (status, final, text[:500])
     return json.loads(text)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def hub(tmp_path_factory):
+    """One Hub for the tests that need only the default proxy flags (a Hub start and a
+    spawn saved per test); alice's server is running, bob exists."""
+    from hub import run_hub
+
+    async with run_hub(tmp_path_factory.mktemp("hub_auth") / "hub", config=hub_config()) as hub:
+        for name in ("alice", "bob"):
+            await hub.create_user(name)
+        hub.alice_url = await hub.spawn("alice")
+        yield hub
+
+
+shared_hub = pytest.mark.asyncio(loop_scope="module")
 
 
 def lower_headers(echo):
@@ -88,11 +105,9 @@ async def test_owner_admin_share_and_revoke(hub_factory):
         assert "bob" in page and "/hub/logout" in page
 
 
-async def test_api_tokens(hub_factory):
-    hub = await hub_factory(hub_config())
-    for name in ("alice", "bob"):
-        await hub.create_user(name)
-    url = await hub.spawn("alice")
+@shared_hub
+async def test_api_tokens(hub):
+    url = hub.alice_url
     alice_token = await hub.user_token("alice", scopes=["access:servers!server=alice/"])
     bob_token = await hub.user_token("bob")
     async with aiohttp.ClientSession() as s:
@@ -202,10 +217,9 @@ async def _frame_login_page(session, url, headers, code):
     return data
 
 
-async def test_websocket_auth(hub_factory):
-    hub = await hub_factory(hub_config())
-    await hub.create_user("alice")
-    url = await hub.spawn("alice")
+@shared_hub
+async def test_websocket_auth(hub):
+    url = hub.alice_url
     ws_url = "ws" + url[4:] + "ws"
     token = await hub.user_token("alice", scopes=["access:servers!server=alice/"])
     async with aiohttp.ClientSession() as s:
@@ -456,15 +470,14 @@ class _KernelChannel:
         return await self.next(msg_type.replace("_request", "_reply"), parent=msg_id)
 
 
-async def test_version_header_on_the_hub_under_test(hub_factory):
+@shared_hub
+async def test_version_header_on_the_hub_under_test(hub):
     """The proxy answers with X-JupyterHub-Version like jupyterhub-singleuser, so the
     Hub's spawn check finds it (no "no version header" warning) on JupyterHub 5 and 6."""
-    hub = await hub_factory(hub_config())
     expected = os.environ.get("JHEMBED_EXPECT_JUPYTERHUB")  # set by `make test` per run
     if expected:
         assert hub.version.split(".")[0] == expected, hub.version
-    await hub.create_user("alice")
-    url = await hub.spawn("alice")
+    url = hub.alice_url
     async with aiohttp.ClientSession() as s:
         # the proxy's own answer (login redirect) ...
         async with s.get(url, allow_redirects=False) as r:
@@ -481,12 +494,11 @@ async def test_version_header_on_the_hub_under_test(hub_factory):
     assert f"jupyterhub and jupyterhub-singleuser both on version {hub.version}" in log
 
 
-async def test_oauth_callback_needs_the_state_cookie_of_the_browser_that_started(hub_factory):
+@shared_hub
+async def test_oauth_callback_needs_the_state_cookie_of_the_browser_that_started(hub):
     """With PKCE (JupyterHub 6) or without (5), a callback URL carried to another
     browser (no state cookie) does not log that browser in; the one that started does."""
-    hub = await hub_factory(hub_config())
-    await hub.create_user("alice")
-    url = await hub.spawn("alice")
+    url = hub.alice_url
     async with hub.login("alice") as alice:
         async with alice.get(url + "echo", allow_redirects=False) as r:
             assert r.status == 302
