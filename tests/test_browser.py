@@ -12,6 +12,7 @@ import time
 from urllib.parse import quote
 
 import pytest
+import pytest_asyncio
 from aiohttp import web
 from browser import (
     ARTIFACTS,
@@ -32,21 +33,65 @@ from jhembed.client import HubClient
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
-@pytest.fixture
+ECHO = {"command": [sys.executable, TESTAPP, "--port", "{port}"]}
+DASHBOARD = {
+    "cells": [
+        {
+            "cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+            "source": "import ipywidgets as w\nslider = w.IntSlider(value=3, description='n')\n"
+            "result = w.Label(value='n squared is 9')\n"
+            "slider.observe(lambda c: setattr(result, 'value', f'n squared is {c.new ** 2}'), names='value')\n"
+            "w.VBox([slider, result])",
+        }
+    ],
+    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    "nbformat": 4, "nbformat_minor": 5,
+}  # fmt: skip
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def hub(tmp_path_factory):
+    """One Hub for the file (a Hub start saved per test): every test's app in the
+    catalog, framable by one host origin (http://localhost:<hub.host_port>), each
+    test with users of its own."""
+    from hub import run_hub
+
+    base = tmp_path_factory.mktemp("browser")
+    home = base / "home"
+    home.mkdir()
+    (home / "dash.ipynb").write_text(json.dumps(DASHBOARD))
+    host_port = free_port()
+    host_origin = f"http://localhost:{host_port}"
+    apps = {
+        "echo": ECHO,
+        "other": ECHO,
+        "lab": {"preset": "notebook", "bridge": True},
+        "dash": {
+            "preset": "voila",
+            "bridge": True,
+            "options": {"notebook": {"default": "dash.ipynb"}},
+        },
+    }
+    extra = f"c.SimpleLocalProcessSpawner.home_dir_template = {str(home)!r}\n"
+    async with run_hub(base / "hub", config=embed_config(host_origin, apps, extra)) as hub:
+        hub.host_port, hub.host_origin = host_port, host_origin
+        yield hub
+
+
+shared_hub = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(loop_scope="module")
 async def browser():
     async with launch_browser() as b:
         yield b
 
 
+@shared_hub
 @pytest.mark.jh5
-async def test_cross_site_iframe_with_token_login(hub_factory, browser):
-    host_port, other_port = free_port(), free_port()
-    host_origin = f"http://localhost:{host_port}"
-    hub = await hub_factory(
-        embed_config(
-            host_origin, {"echo": {"command": [sys.executable, TESTAPP, "--port", "{port}"]}}
-        )
-    )
+async def test_cross_site_iframe_with_token_login(hub, browser):
+    host_port, other_port = hub.host_port, free_port()
+    host_origin = hub.host_origin
     runners = [await serve_host_page(host_port), await serve_host_page(other_port)]
     try:
         async with HubClient(hub.url, hub.token) as client:
@@ -98,13 +143,11 @@ async def test_cross_site_iframe_with_token_login(hub_factory, browser):
             await r.cleanup()
 
 
-async def test_two_servers_of_one_user_framed_on_one_page(hub_factory, browser):
+@shared_hub
+async def test_two_servers_of_one_user_framed_on_one_page(hub, browser):
     """The default and a named server of one user, side by side on one host page:
     both keep their logins, neither app receives any Hub or jhembed cookie."""
-    host_port = free_port()
-    host_origin = f"http://localhost:{host_port}"
-    echo = {"command": [sys.executable, TESTAPP, "--port", "{port}"]}
-    hub = await hub_factory(embed_config(host_origin, {"echo": echo, "other": echo}))
+    host_port, host_origin = hub.host_port, hub.host_origin
     srcs = {}
     async with HubClient(hub.url, hub.token) as client:
         await client.ensure_user("gus")
@@ -143,14 +186,12 @@ async def test_two_servers_of_one_user_framed_on_one_page(hub_factory, browser):
         await runner.cleanup()
 
 
-async def test_a_browser_that_refuses_the_cookie_gets_our_page(hub_factory, browser):
+@shared_hub
+async def test_a_browser_that_refuses_the_cookie_gets_our_page(hub, browser):
     """The defaults only; the browser keeps no cookie of the Hub's site (as when it
     blocks every embedded site's cookies): the frame shows our page, not a blank
     frame, and the host page hears an ``error`` event with a stable code."""
-    host_port = free_port()
-    host_origin = f"http://localhost:{host_port}"
-    echo = {"command": [sys.executable, TESTAPP, "--port", "{port}"]}
-    hub = await hub_factory(embed_config(host_origin, {"echo": echo}))
+    host_port, host_origin = hub.host_port, hub.host_origin
     async with HubClient(hub.url, hub.token) as client:
         url, token = await start_for_frame(client, "hal", "echo")
     hub_origin = url.split("/user/")[0]
@@ -185,15 +226,12 @@ async def test_a_browser_that_refuses_the_cookie_gets_our_page(hub_factory, brow
         await runner.cleanup()
 
 
-async def test_notebook_save_through_the_bridge(hub_factory, browser):
-    host_port = free_port()
-    host_origin = f"http://localhost:{host_port}"
-    hub = await hub_factory(
-        embed_config(host_origin, {"lab": {"preset": "notebook", "bridge": True}})
-    )
+@shared_hub
+async def test_notebook_save_through_the_bridge(hub, browser):
+    host_port, host_origin = hub.host_port, hub.host_origin
     started = time.monotonic()
     async with HubClient(hub.url, hub.token) as client:
-        url, token = await start_for_frame(client, "gus", "lab")
+        url, token = await start_for_frame(client, "ivy", "lab")
         await client.contents_save(
             url, "bridge.ipynb", token, NOTEBOOK, format="json", type="notebook"
         )
@@ -239,41 +277,13 @@ async def test_notebook_save_through_the_bridge(hub_factory, browser):
         assert model["content"]["cells"][0]["source"] == "x = 42"
 
 
-async def test_voila_widgets_in_a_cross_site_frame(hub_factory, browser, tmp_path):
+@shared_hub
+async def test_voila_widgets_in_a_cross_site_frame(hub, browser):
     """A Voila dashboard renders in the host's iframe and a widget round-trips through the kernel."""
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "dash.ipynb").write_text(
-        json.dumps(
-            {
-                "cells": [
-                    {
-                        "cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-                        "source": "import ipywidgets as w\nslider = w.IntSlider(value=3, description='n')\n"
-                        "result = w.Label(value='n squared is 9')\n"
-                        "slider.observe(lambda c: setattr(result, 'value', f'n squared is {c.new ** 2}'), names='value')\n"
-                        "w.VBox([slider, result])",
-                    }
-                ],
-                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-                "nbformat": 4, "nbformat_minor": 5,
-            }
-        )
-    )  # fmt: skip
-    host_port = free_port()
-    host_origin = f"http://localhost:{host_port}"
-    apps = {
-        "dash": {
-            "preset": "voila",
-            "bridge": True,
-            "options": {"notebook": {"default": "dash.ipynb"}},
-        }
-    }
-    extra = f"c.SimpleLocalProcessSpawner.home_dir_template = {str(home)!r}\n"
-    hub = await hub_factory(embed_config(host_origin, apps, extra))
+    host_port, host_origin = hub.host_port, hub.host_origin
     started = time.monotonic()
     async with HubClient(hub.url, hub.token) as client:
-        url, token = await start_for_frame(client, "hal", "dash")
+        url, token = await start_for_frame(client, "jan", "dash")
         runner = await serve_bridge_host(host_port, client.embed_url(url, "", token=token))
     try:
         context = await browser.new_context()
