@@ -7,6 +7,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import pytest_asyncio
 from aiohttp import web
 
 from jhembed.client import HubAPIError, HubClient, SpawnFailed, SpawnTimeout
@@ -23,9 +24,21 @@ c.EmbedSpawner.apps = {{
 """
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def hub(tmp_path_factory):
+    """One Hub for the tests of CONFIG (each test has users of its own)."""
+    from hub import run_hub
+
+    async with run_hub(tmp_path_factory.mktemp("client") / "hub", config=CONFIG) as hub:
+        yield hub
+
+
+shared_hub = pytest.mark.asyncio(loop_scope="module")
+
+
 @pytest.mark.slow
-async def test_users_tokens_servers(hub_factory):
-    hub = await hub_factory(CONFIG)
+@shared_hub
+async def test_users_tokens_servers(hub):
     async with HubClient(hub.url, hub.token) as client:
         assert await client.hub_version() >= (5,)
         user = await client.ensure_user("dana", groups=["course"])
@@ -69,8 +82,8 @@ async def test_users_tokens_servers(hub_factory):
 
 
 @pytest.mark.slow
-async def test_contents_round_trip(hub_factory):
-    hub = await hub_factory(CONFIG)
+@shared_hub
+async def test_contents_round_trip(hub):
     async with HubClient(hub.url, hub.token) as client:
         await client.ensure_user("erin")
         url = await client.start_server("erin", app="lab", timeout=120)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import pytest_asyncio
 from fakedist import server_proxy_package
 from hub import Hub, get_authorized
 from traitlets import TraitError
@@ -39,6 +40,18 @@ c.EmbedSpawner.apps = {{
     "files": {{"preset": "http-server", "display_name": "Files"}},
 }}
 """
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def hub(tmp_path_factory):
+    """One Hub with CATALOG for the tests that need nothing else (users of their own)."""
+    from hub import run_hub
+
+    async with run_hub(tmp_path_factory.mktemp("catalog") / "hub", config=CATALOG) as hub:
+        yield hub
+
+
+shared_hub = pytest.mark.asyncio(loop_scope="module")
 
 
 def embedproxy_processes(user, hub=None):
@@ -208,8 +221,8 @@ BAD_OPTIONS = [
 
 
 @pytest.mark.slow
-async def test_rest_api_validation_and_spawn(hub_factory):
-    hub = await hub_factory(CATALOG)
+@shared_hub
+async def test_rest_api_validation_and_spawn(hub):
     await hub.create_user("alice")
     await hub.spawn("alice", user_options={"app": "files"})
     await hub.api("DELETE", "users/alice/server")
@@ -248,10 +261,10 @@ async def test_rest_api_validation_and_spawn(hub_factory):
 
 
 @pytest.mark.slow
-async def test_options_form_and_query(hub_factory):
-    hub = await hub_factory(CATALOG)
-    await hub.create_user("alice")
-    async with hub.login("alice") as s:
+@shared_hub
+async def test_options_form_and_query(hub):
+    await hub.create_user("abe")
+    async with hub.login("abe") as s:
         async with s.get(hub.url + "hub/spawn") as r:
             page = await r.text()
         # escaped, both apps offered, defaults preselected
@@ -267,9 +280,9 @@ async def test_options_form_and_query(hub_factory):
         async with s.post(action, data={"app": "echo", "echo.delay": "7"}) as r:
             text = await r.text()
             assert "must be at most 2" in text
-        status, user = await hub.api("GET", "users/alice")
+        status, user = await hub.api("GET", "users/abe")
         assert user["servers"] == {}
-        assert not embedproxy_processes("alice", hub)
+        assert not embedproxy_processes("abe", hub)
         # fields of the other app are ignored; the chosen app starts
         async with s.post(
             action,
@@ -281,16 +294,16 @@ async def test_options_form_and_query(hub_factory):
             },
         ) as r:
             assert r.status == 200
-        url = await hub.wait_ready("alice")
+        url = await hub.wait_ready("abe")
         status, _, text = await get_authorized(s, url + "echo")
         assert status == 200
-        await hub.api("DELETE", "users/alice/server")
-        await wait_stopped(hub, "alice")
+        await hub.api("DELETE", "users/abe/server")
+        await wait_stopped(hub, "abe")
         # query options (JupyterHub 6 opt- prefix); a bad one is not started
         async with s.get(hub.url + "hub/spawn?opt-app=echo&opt-mode=slow") as r:
             await r.text()
-        url = await hub.wait_ready("alice")
-        status, user = await hub.api("GET", "users/alice")
+        url = await hub.wait_ready("abe")
+        status, user = await hub.api("GET", "users/abe")
         assert user["servers"][""]["user_options"] == {"app": "echo", "mode": "slow"}
 
 
