@@ -48,7 +48,7 @@ def _free_port():
 
 
 def _cli_names():
-    """``{trait name: (alias or None, flag setting it True or None)}`` of EmbedProxy's CLI."""
+    """``{trait name: [alias or None, flag setting it True or None]}`` of EmbedProxy's CLI."""
     names = {}
     for alias, target in EmbedProxy.aliases.items():
         trait = target.split(".", 1)[1]
@@ -72,7 +72,8 @@ class ProxyCommand:
         self.needs_hub = needs_hub
 
     def argv(self, port):
-        return [PROXY, "--address=127.0.0.1", f"--port={port}", *self.flags, "--", *self.command]
+        # the test case's address and port last: they win, as tornado's test case picks its own
+        return [PROXY, *self.flags, "--address=127.0.0.1", f"--port={port}", "--", *self.command]
 
 
 class StandaloneProxyServer:
