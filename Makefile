@@ -28,15 +28,21 @@ $(PY):
 
 # tests/entry-points.txt: jupyter-server-proxy packages, in a directory of their own
 # so that only the tests about entry points see them (on PYTHONPATH).
+# tests/jsp-standalone.txt: the jupyter-server-proxy sdist whose own standalone tests
+# run against our proxy (only its sdist has tests/; its build needs jupyterlab's wheel,
+# so --no-binary names the package, not :all:).
 # The stamps hold a checksum of what they were made from: a checkout or merge that
 # touches the files without changing them (make compares times) installs nothing.
-$(VENV)/.installed: pyproject.toml tests/entry-points.txt | $(PY)
+$(VENV)/.installed: pyproject.toml tests/entry-points.txt tests/jsp-standalone.txt | $(PY)
 	@if [ "$$(cat $@ 2>/dev/null)" = "$$(cat $^ | sha256sum)" ]; then touch $@; else \
 	  set -e; echo "installing into $(VENV)"; \
 	  $(PY) -m pip install -q --upgrade pip; \
 	  $(PY) -m pip install -q -e '.[test,docs,bench,apps]'; \
 	  rm -rf $(VENV)/entry-points; \
 	  $(PY) -m pip install -q --no-deps --target $(VENV)/entry-points -r tests/entry-points.txt; \
+	  rm -rf $(VENV)/jsp-sdist; \
+	  $(PY) -m pip download -q --no-deps --no-binary jupyter-server-proxy \
+	    -d $(VENV)/jsp-sdist -r tests/jsp-standalone.txt; \
 	  cat $^ | sha256sum > $@; fi
 
 $(PY5):

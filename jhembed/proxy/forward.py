@@ -249,12 +249,12 @@ class Forwarder:
         if fwd_host is None and host is not None:
             headers.append(("X-Forwarded-Host", host))
         if self.strip_prefix:
-            # X-Forwarded-Context and X-ProxyContextPath as jupyter-server-proxy 4.x
+            # X-Forwarded-Context and X-Proxycontextpath as jupyter-server-proxy 4.x
             # sends them (the prefix, slash included); X-Forwarded-Prefix without the
             # slash, which werkzeug's ProxyFix puts in SCRIPT_NAME as it is
             headers.append(("X-Forwarded-Prefix", self.base_url.rstrip("/")))
             headers.append(("X-Forwarded-Context", self.base_url))
-            headers.append(("X-ProxyContextPath", self.base_url))
+            headers.append(("X-Proxycontextpath", self.base_url))
         if upgrade:
             headers.append(("Connection", "Upgrade"))
         if self.auth is not None:
