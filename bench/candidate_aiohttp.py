@@ -37,9 +37,11 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict
 from yarl import URL
 
 MAX_WS_MESSAGE = 10 * 2**20
+SMALL_BODY = 64 * 2**10  # bodies up to this size are read whole and written with the headers
 CACHE_SIZE = 4096
 # never forwarded either way (RFC 9110 section 7.6.1), plus what the proxy sets itself
 HOP_BY_HOP = frozenset(
@@ -234,21 +236,22 @@ class Proxy:
             return _text(502, f"The app does not answer on {self.app_address}; it may be "
                          "starting or have stopped.")  # fmt: skip
         try:
-            dropped = _dropped(up.headers)
-            resp = web.StreamResponse(status=up.status, reason=up.reason)
-            csp = []
-            for name, value in up.headers.items():
-                low = name.lower()
-                if low in dropped:
-                    continue
-                if low == "content-security-policy":
-                    csp.append(value)
-                    continue
-                resp.headers.add(name, value)
-            for value in _frame_csp(csp, self.csp):
-                resp.headers.add("Content-Security-Policy", value)
-            if "Content-Length" in up.headers:
-                resp.content_length = int(up.headers["Content-Length"])
+            headers = self.response_headers(up.headers)
+            length = up.content_length
+            if (
+                length is not None
+                and length <= SMALL_BODY
+                and request.method != "HEAD"
+                and up.status not in (204, 304)
+            ):
+                # a small body goes out with the headers in one write, as front.py does
+                headers.popall("Content-Length", None)
+                return web.Response(
+                    status=up.status, reason=up.reason, headers=headers, body=await up.read()
+                )
+            resp = web.StreamResponse(status=up.status, reason=up.reason, headers=headers)
+            if length is not None:
+                resp.content_length = length
             await resp.prepare(request)
             async for chunk in up.content.iter_any():
                 await resp.write(chunk)
@@ -258,6 +261,22 @@ class Proxy:
         finally:
             up.release()
         return resp
+
+    def response_headers(self, app_headers):
+        dropped = _dropped(app_headers)
+        out = CIMultiDict()
+        csp = []
+        for name, value in app_headers.items():
+            low = name.lower()
+            if low in dropped:
+                continue
+            if low == "content-security-policy":
+                csp.append(value)
+                continue
+            out.add(name, value)
+        for value in _frame_csp(csp, self.csp):
+            out.add("Content-Security-Policy", value)
+        return out
 
     async def websocket(self, request, url, headers):
         headers = [(n, v) for n, v in headers if n.lower() not in WS_HANDSHAKE]
