@@ -22,7 +22,15 @@ PAIRS = [
     ("embedproxy", "jhsingle-native-proxy"),
     ("embedproxy", "direct"),
     ("embedproxy+auth", "direct"),
+    # issue 15's candidates (bench/run.py --candidates); left out when not measured
+    ("aiohttp-candidate+auth", "standaloneproxy+auth"),
+    ("aiohttp-candidate+auth", "embedproxy+auth"),
+    ("aiohttp-candidate", "direct"),
+    ("aiohttp-candidate+auth", "direct"),
 ]
+
+# issue 15 item 6: the speed floor a design must meet, for these contenders side by side
+FLOOR_CONTENDERS = ("embedproxy+auth", "aiohttp-candidate+auth")
 
 
 def _get(fn, entry):
@@ -117,6 +125,74 @@ def targets(results):
     return out
 
 
+def floor(results):
+    """Issue 15's speed floor, checked for each of FLOOR_CONTENDERS measured in this run.
+
+    Returns {criterion: {contender: {"value", "unit", "met"}}}; empty without the candidates.
+    """
+    c = results["contenders"]
+    names = [n for n in FLOOR_CONTENDERS if n in c]
+    if "aiohttp-candidate+auth" not in names:
+        return {}
+    mib = 64 * MB_IN_MIB
+    out = {}
+
+    def ratio(name, other, fn):
+        if other not in c:
+            return None
+        a, b = _get(fn, c[name]), _get(fn, c[other])
+        return a / b if a is not None and b else None
+
+    def added_p50(name):
+        a = _get(lambda e: e["get_c1"]["p50_ms"], c[name])
+        d = _get(lambda e: e["get_c1"]["p50_ms"], c.get("direct", {}))
+        return a - d if a is not None and d is not None else None
+
+    def transfer(name, way):
+        e = _get(lambda e: e[way], c[name])
+        if not e:
+            return None
+        return e["rss_growth_MiB"] if e.get("sha_ok") else "failed"
+
+    c10 = lambda e: e["get_c10"]["rps"]  # noqa: E731
+    ws = lambda e: e["websocket"]["1MiB"]["msgs_per_s"]  # noqa: E731
+    criteria = [
+        ("small GET c10 >= 15x standaloneproxy+auth", "x", ">=", 15.0,
+         lambda n: ratio(n, "standaloneproxy+auth", c10)),
+        ("small GET c10 >= 0.5 of direct", "x", ">=", 0.5, lambda n: ratio(n, "direct", c10)),
+        ("added p50 at c1 <= 0.1 ms", "ms", "<=", 0.1, added_p50),
+        ("1 GB download: sha256 equal, RSS growth < 64 MB", "MiB", "<", mib,
+         lambda n: transfer(n, "download")),
+        ("1 GB upload: sha256 equal, RSS growth < 64 MB", "MiB", "<", mib,
+         lambda n: transfer(n, "upload")),
+        ("ws 1 MiB msgs/s >= 0.85 of direct", "x", ">=", 0.85, lambda n: ratio(n, "direct", ws)),
+    ]  # fmt: skip
+    for label, unit, kind, limit, fn in criteria:
+        if results["quick"] and "1 GB" in label:
+            label = label.replace("1 GB", "200 MiB (quick run)")
+        row = out[label] = {}
+        for n in names:
+            v = fn(n)
+            if v is None or v == "failed":
+                met = None if v is None else False
+            else:
+                met = v >= limit if kind == ">=" else v <= limit if kind == "<=" else v < limit
+            row[n] = {"value": v, "unit": unit, "met": met}
+    row = out["idle RSS (no floor; issue 15 asks <= 60 MB)"] = {}
+    for n in names:
+        v = c[n].get("idle_rss_MiB")
+        row[n] = {"value": v, "unit": "MiB", "met": None if v is None else v <= 60 * MB_IN_MIB}
+    return out
+
+
+def _floor_cell(cell):
+    v, unit, met = cell["value"], cell["unit"], cell["met"]
+    if v is None:
+        return "not measured"
+    text = v if isinstance(v, str) else _fmt(v, unit)
+    return text + {True: " (met)", False: " (**missed**)", None: ""}[met]
+
+
 def _fmt(v, unit):
     if v is None:
         return "-"
@@ -193,6 +269,15 @@ def markdown(results):
         lines.append(
             f"| {t['target']} | {t['contender']} | {_fmt(t['value'], t['unit'])} | {met} |"
         )
+
+    fl = results.get("floor") or floor(results)
+    if fl:
+        names_fl = list(next(iter(fl.values())))
+        lines += ["", "**Issue 15 speed floor** (same run, with Hub auth):", "",
+                  "| criterion | " + " | ".join(names_fl) + " |",
+                  "|---|" + "---:|" * len(names_fl)]  # fmt: skip
+        for label, row in fl.items():
+            lines.append(f"| {label} | " + " | ".join(_floor_cell(row[n]) for n in names_fl) + " |")
 
     lines += ["", "Notes:", ""]
     for n in names:

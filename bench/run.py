@@ -63,6 +63,7 @@ def log(*args):
 #               its command goes), to time "child listening -> proxy answers 200"
 #   app_marker  substring of the app's command line; that process is left out of RSS figures
 #   full_only   left out of --quick (unless named in --only)
+#   candidate   a design candidate, not a product: measured only with --candidates (or --only)
 #   skip        optional callable returning None, or the reason the contender cannot run here
 #   note        shown under the table
 #
@@ -79,6 +80,10 @@ def _embed():
 
 def _jhsnp():
     return str(JHSNP_VENV / "bin" / "jhsingle-native-proxy")
+
+
+# issue 15's candidate (b), aiohttp's server for all HTTP (bench code; run with --candidates)
+_CANDIDATE = [sys.executable, str(HERE / "candidate_aiohttp.py")]
 
 
 # jhsingle-native-proxy flags: it picks the app's port itself, no logs, no activity posts
@@ -185,6 +190,32 @@ CONTENDERS = [
         "hub_argv": [_embed(), "--server-port", "{backend}", "--", *IDLE_APP],
         "app_marker": "sleep 1000000",
         "note": "jupyter-embedproxy spawned by JupyterHub, Hub token on every request",
+    },
+    {
+        "name": "aiohttp-candidate",
+        "argv": [
+            *_CANDIDATE,
+            "--no-authentication",
+            "--port",
+            "{listen}",
+            "--server-port",
+            "{backend}",
+            "--",
+            *IDLE_APP,
+        ],
+        "ready_argv": [*_CANDIDATE, "--no-authentication", "--port", "{listen}", "--", "{child}"],
+        "app_marker": "sleep 1000000",
+        "candidate": True,
+        "note": "bench/candidate_aiohttp.py --no-authentication: issue 15's candidate (b), the hot"
+        " path on aiohttp's server (an upper bound: no browser login, no activity)",
+    },  # fmt: skip
+    {
+        "name": "aiohttp-candidate+auth",
+        "hub_argv": [*_CANDIDATE, "--server-port", "{backend}", "--", *IDLE_APP],
+        "app_marker": "sleep 1000000",
+        "candidate": True,
+        "note": "bench/candidate_aiohttp.py spawned by JupyterHub, Hub token on every request"
+        " (HubAuth.user_for_token, verdict cached per token)",
     },
 ]
 
@@ -421,11 +452,17 @@ async def run(args):
     contenders = [
         c
         for c in CONTENDERS
-        if (c["name"] in args.only if args.only else not (args.quick and c.get("full_only")))
+        if (
+            c["name"] in args.only
+            if args.only
+            else not (args.quick and c.get("full_only"))
+            and (args.candidates or not c.get("candidate"))
+        )
     ]
+    command = "python bench/run.py" + (" --quick" if args.quick else "")
     results = {
         "quick": args.quick,
-        "command": "python bench/run.py" + (" --quick" if args.quick else ""),
+        "command": command + (" --candidates" if args.candidates else ""),
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "settings": cfg,
         "load_average_at_start": os.getloadavg(),
@@ -529,6 +566,11 @@ def main():
                         help="2 s wrk runs, 200 MiB transfers, 1 s websockets (< 2 minutes)")  # fmt: skip
     parser.add_argument("--only", type=lambda s: s.split(","), default=None,
                         help="comma-separated contender names (default: all)")  # fmt: skip
+    parser.add_argument("--candidates", action="store_true",
+                        help="also measure issue 15's design candidates (aiohttp-candidate,"
+                             " aiohttp-candidate+auth) and check issue 15's speed floor;"
+                             " results.md and the plots then go to bench/results/candidates"
+                             " unless --docs says otherwise")  # fmt: skip
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--docs", default=None,
                         help="where results.md and the plots go ('' to skip; default"
@@ -538,7 +580,10 @@ def main():
                         help="only re-render the table, page and plots from a saved result")  # fmt: skip
     args = parser.parse_args()
     if args.docs is None:
-        args.docs = str(HERE / "results" / "quick" if args.quick else ROOT / "docs" / "benchmarks")
+        if args.quick or args.candidates:  # the committed page shows the product's run only
+            args.docs = str(HERE / "results" / ("quick" if args.quick else "candidates"))
+        else:
+            args.docs = str(ROOT / "docs" / "benchmarks")
     if args.render:
         results = json.loads(Path(args.render).read_text())
         write_docs(results, args.docs)
@@ -551,6 +596,7 @@ def main():
     results = asyncio.run(run(args))
     results["ratios"] = report.ratios(results)
     results["targets"] = report.targets(results)
+    results["floor"] = report.floor(results)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
