@@ -487,6 +487,22 @@ async def test_hub_login_flows_answered_by_the_front_as_tornado_answers_them(hub
             ), case
 
 
+@hub_test
+@pytest.mark.slow
+async def test_hub_oauth_login_completes_in_the_front(hub):
+    """A browser's whole OAuth login with the fast server: no step reaches the tornado app."""
+    from hub import get_authorized
+
+    url = hub.servers["fast"] + "login-proof-oauth"
+    async with hub.login("alice") as browser:
+        status, final, _ = await get_authorized(browser, url)
+        assert (status, final.path) == (200, "/user/alice/fast/login-proof-oauth")
+    await asyncio.sleep(0.3)
+    pattern = re.compile(r"\b\d{3} [A-Z]+ /user/alice/fast/(oauth_callback|login-proof)")
+    assert not [line for line in hub.log_text().splitlines() if pattern.search(line)]
+    assert hub_requests(hub, "fast", "login-proof-oauth")  # the app got the page
+
+
 def _cookie_shape(cookie):
     """A Set-Cookie without its value and expiry time: name and attributes."""
     name = cookie.split("=", 1)[0]
