@@ -8,6 +8,7 @@ servers of alice: ``fast`` and ``tornado``).  Each test names the hole it covers
 """
 
 import asyncio
+import re
 import sys
 import time
 from pathlib import Path
@@ -392,3 +393,118 @@ async def test_hub_encoded_token_name_never_reaches_app_or_log(hub, name):  # ho
     for r in got:
         assert token not in r["url"], r
     assert token not in hub.log_text()
+
+
+# -- the login flows are the front's: answered there, as tornado answers them -------------------
+
+
+def login_requests(prefix, cookie_name):
+    """Raw login-flow requests (marker ``login-proof`` in each URL), one per case."""
+    host = b"Host: x\r\n"
+    ws = (b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")  # fmt: skip
+    p = prefix.encode()
+    return {
+        "page": (b"GET %slogin-proof HTTP/1.1\r\n%s\r\n" % (p, host), False),
+        "head": (b"HEAD %slogin-proof HTTP/1.1\r\n%s\r\n" % (p, host), True),
+        "post": (b"POST %slogin-proof HTTP/1.1\r\n%sContent-Length: 2\r\n\r\nab" % (p, host),
+                 False),
+        "websocket": (b"GET %slogin-proof-ws HTTP/1.1\r\n%s%s\r\n" % (p, host, ws), False),
+        "url token": (b"GET %slogin-proof?token=bogus HTTP/1.1\r\n%s\r\n" % (p, host), False),
+        "bad token": (b"GET %slogin-proof HTTP/1.1\r\n%sAuthorization: token bogus\r\n"
+                      b"Accept: text/html\r\n\r\n" % (p, host), False),
+        "forged cookie": (b"GET %slogin-proof HTTP/1.1\r\n%sCookie: %s=forged\r\n\r\n"
+                          % (p, host, cookie_name.encode()), False),
+        "callback": (b"GET %soauth_callback?code=x&state=stale&login-proof=1 HTTP/1.1\r\n%s\r\n"
+                     % (p, host), False),
+        "callback error": (b"GET %soauth_callback?error=login-proof HTTP/1.1\r\n%s\r\n"
+                           % (p, host), False),
+    }  # fmt: skip
+
+
+async def raw_answer(port, raw, head_only):
+    """(status, [(lower name, value)], body) of one request on its own connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(raw)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+        lines = head.decode("latin-1").split("\r\n")
+        headers = [
+            (n.strip().lower(), v.strip())
+            for n, _, v in (line.partition(":") for line in lines[1:] if line)
+        ]
+        length = 0 if head_only else int(dict(headers).get("content-length", "0"))
+        body = await asyncio.wait_for(reader.readexactly(length), TIMEOUT)
+    finally:
+        writer.close()
+    return int(lines[0].split()[1]), headers, body
+
+
+def relayed_lines(hub, name):
+    """The tornado app's request log lines (``--debug``: every request) of ``name``'s marker."""
+    pattern = re.compile(
+        rf"\b\d{{3}} [A-Z]+ /user/alice/{name}/\S*login-proof\S* \(\S+\) [\d.]+ms$"
+    )
+    return [line for line in hub.log_text().splitlines() if pattern.search(line)]
+
+
+@hub_test
+@pytest.mark.slow
+async def test_hub_login_flows_answered_by_the_front_as_tornado_answers_them(hub):
+    answers = {}
+    for name in SERVERS:
+        port, prefix = hub_target(hub, name)
+        cookie_name = f"jupyterhub-user-alice-{name}"
+        answers[name] = {
+            case: await raw_answer(port, raw, head_only)
+            for case, (raw, head_only) in login_requests(prefix, cookie_name).items()
+        }
+    # the front answered them all: none reached its tornado app (whose request log,
+    # on with --debug, has a line for every request it serves: see the tornado server)
+    await asyncio.sleep(0.3)
+    assert relayed_lines(hub, "fast") == []
+    assert len(relayed_lines(hub, "tornado")) == len(answers["tornado"]), hub.log_tail(80)
+    # ... and the same answers as tornado: status, texts, headers, cookie attributes
+    fast, slow = answers["fast"], answers["tornado"]
+    for case in fast:
+        (status, headers, body), (t_status, t_headers, t_body) = fast[case], slow[case]
+        assert status == t_status, (case, fast[case], slow[case])
+        assert body == t_body.replace(b"/tornado/", b"/fast/"), (case, body, t_body)
+        ignored = {"date", "location", "set-cookie", "connection", "content-length"}
+        mine = {(n, v) for n, v in headers if n not in ignored}
+        theirs = {(n, v) for n, v in t_headers if n not in ignored}
+        assert mine == theirs, (case, mine ^ theirs)
+        assert [_cookie_shape(v) for n, v in headers if n == "set-cookie"] == [
+            _cookie_shape(v.replace("-tornado", "-fast").replace("/tornado/", "/fast/"))
+            for n, v in t_headers
+            if n == "set-cookie"
+        ], case
+        if status in (301, 302):
+            location = dict(headers)["location"]
+            t_location = dict(t_headers)["location"].replace("tornado", "fast")
+            assert re.sub(r"(state|code_challenge)=[^&]+", "", location) == re.sub(
+                r"(state|code_challenge)=[^&]+", "", t_location
+            ), case
+
+
+@hub_test
+@pytest.mark.slow
+async def test_hub_oauth_login_completes_in_the_front(hub):
+    """A browser's whole OAuth login with the fast server: no step reaches the tornado app."""
+    from hub import get_authorized
+
+    url = hub.servers["fast"] + "login-proof-oauth"
+    async with hub.login("alice") as browser:
+        status, final, _ = await get_authorized(browser, url)
+        assert (status, final.path) == (200, "/user/alice/fast/login-proof-oauth")
+    await asyncio.sleep(0.3)
+    pattern = re.compile(r"\b\d{3} [A-Z]+ /user/alice/fast/(oauth_callback|login-proof)")
+    assert not [line for line in hub.log_text().splitlines() if pattern.search(line)]
+    assert hub_requests(hub, "fast", "login-proof-oauth")  # the app got the page
+
+
+def _cookie_shape(cookie):
+    """A Set-Cookie without its value and expiry time: name and attributes."""
+    name = cookie.split("=", 1)[0]
+    attrs = [a.strip() for a in cookie.split(";")[1:]]
+    return [name] + [re.sub(r"^expires=.*", "expires", a) for a in attrs]

@@ -29,6 +29,7 @@ from traitlets import Bool, Unicode
 
 from .forward_util import strip_token
 from .headers import PolicyCookies
+from .login import session_cookie
 from .pages import frame_login_page, send_page
 from .rules import strip_cookies
 
@@ -78,14 +79,15 @@ class EmbedHubOAuth(HubOAuth):
     def set_cookie(self, handler, access_token):
         secure = self.samesite == "None" or get_browser_protocol(handler.request) == "https"
         value = handler.create_signed_value(self.cookie_name, access_token).decode("ascii")
-        attrs = [f"{self.cookie_name}={value}", f"Path={self.cookie_path}", "HttpOnly"]
-        if secure:
-            attrs.append("Secure")
-        if self.samesite:
-            attrs.append(f"SameSite={self.samesite}")
-            if self.samesite == "None" and self.partitioned:
-                attrs.append("Partitioned")
-        handler.add_header("Set-Cookie", "; ".join(attrs))
+        cookie = session_cookie(
+            self.cookie_name,
+            value,
+            path=self.cookie_path,
+            secure=secure,
+            samesite=self.samesite,
+            partitioned=self.partitioned,
+        )
+        handler.add_header("Set-Cookie", cookie)
         self.log.debug("Set session cookie %s for %s", self.cookie_name, handler.request.remote_ip)
 
 

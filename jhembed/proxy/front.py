@@ -10,10 +10,13 @@ httptools and sorts each one:
   response gets the header policy.  A websocket handshake goes to the app as
   it is and, once the app accepts it, bytes are piped both ways (the size of
   each client message is still checked).
-- **relayed**: everything else (logins, the OAuth callback, token login,
-  status pages, CORS preflights, pages that get the bridge, bad paths, ...)
-  goes byte for byte to the proxy's tornado application on an internal Unix
-  socket, which answers exactly as it would on its own.
+- **answered here, login** (login.py): the login redirect, the frame login
+  page, the OAuth callback, token login and the login refusals (not logged
+  in, invalid token, cross-site, access denied, Hub unavailable).
+- **relayed**: everything else (status pages, CORS preflights, pages that
+  get the bridge, bad paths, ...) goes byte for byte to the proxy's tornado
+  application on an internal Unix socket, which answers exactly as it would
+  on its own.
 
 Only what the front can decide without doubt is forwarded here; when in
 doubt, it relays.
@@ -33,6 +36,7 @@ from tornado.web import decode_signed_value
 from . import child as _child
 from .forward import METHODS, _has_dot_segments
 from .forward_util import CLIENT_HEADER
+from .login import SignIn, url_token
 from .pages import render
 from .rules import HOP_BY_HOP, has_param, response_has_body, scrub_uri
 
@@ -52,6 +56,7 @@ _FRAMING = HOP_BY_HOP | {"content-length"}
 _BODY_FRAMING = frozenset(("content-length", "transfer-encoding"))
 
 FORWARD, RELAY = "forward", "relay"
+LOGIN = "login"  # answered by login.py: a login flow, or a user it allows
 
 
 def _encode_head(first_line, headers):
@@ -152,10 +157,12 @@ class Front:
         self.checking = {}  # credential -> future of a Hub check under way
         self.cache_max_age = self.login.hub_auth.cache_max_age if self.login else 0
         relayed = [self.base_url + "_jhembed/"]
+        self.sign_in = None
+        self.callback_path = None
         if self.login is not None:
-            from urllib.parse import urlsplit
-
-            relayed.append(urlsplit(self.login.hub_auth.oauth_redirect_uri).path)
+            self.sign_in = SignIn(self.login, cookie_secret=cookie_secret, log=log)
+            self.callback_path = self.sign_in.callback_path
+            relayed.append(self.callback_path)
         self.relayed_prefixes = tuple(relayed)
         child = self.child
         self.default_host = "localhost" if child.unix_socket else f"{child.host}:{child.port}"
@@ -258,6 +265,8 @@ class Front:
             return RELAY
         url = req.url
         path, _, query = url.partition("?")
+        if path == self.callback_path:
+            return LOGIN  # the OAuth callback
         if not path.startswith(self.base_url) or path.startswith(self.relayed_prefixes):
             return RELAY
         if ("." in path or "%" in path) and _has_dot_segments(path):
@@ -268,7 +277,11 @@ class Front:
             return RELAY
         if query and self.login is not None and has_param(query, "token"):
             # token login, or a websocket logging in with ?token= (however encoded)
-            return RELAY
+            if req.upgrade or not url_token(query):
+                return RELAY
+            if req.method == "OPTIONS" and req.header("Access-Control-Request-Method"):
+                return RELAY  # CORS preflight
+            return LOGIN
         if req.upgrade:
             upgrade = req.header("Upgrade") or ""
             if upgrade.lower() != "websocket" or req.method != "GET":
@@ -278,24 +291,28 @@ class Front:
                 return RELAY
         elif req.method == "OPTIONS" and req.header("Access-Control-Request-Method"):
             return RELAY  # CORS preflight
-        if self.fw.bridge is not None and "text/html" in (req.header("Accept") or ""):
-            return RELAY  # a page that may get the bridge's script tag
         login = self.login
         if login is None:
-            return FORWARD
+            return self.admitted(req)
         credential = self._credential(req)
         if credential is None:
-            return RELAY  # the login redirect
+            return LOGIN  # the login redirect
         cached = self.cache.get(credential)
         if cached is not None:
             user, expires = cached
             if expires > self.loop.time():
                 if credential[0] == "c" and login.cross_site(req.method, req.header, req.upgrade):
-                    return RELAY
+                    return LOGIN
                 req.user = user
-                return FORWARD
+                return self.admitted(req)
             del self.cache[credential]
         return credential
+
+    def admitted(self, req):
+        """FORWARD for an allowed request; RELAY for a page that may get the bridge."""
+        if self.fw.bridge is not None and "text/html" in (req.header("Accept") or ""):
+            return RELAY  # a page that may get the bridge's script tag
+        return FORWARD
 
     def _credential(self, req):
         login = self.login
@@ -317,7 +334,7 @@ class Front:
         return parse_cookie(header).get(name)
 
     async def check(self, req, credential):
-        """Ask the Hub about a credential; FORWARD when allowed, else RELAY."""
+        """Ask the Hub about a credential; FORWARD when allowed, else LOGIN."""
         pending = self.checking.get(credential)
         if pending is not None:
             user = await asyncio.shield(pending)
@@ -332,11 +349,11 @@ class Front:
                 del self.checking[credential]
                 pending.set_result(user)
         if not isinstance(user, dict) or not user.get("name"):
-            return RELAY  # only a user model the Hub gave opens the hot path
+            return LOGIN  # only a user model the Hub gave opens the hot path
         if credential[0] == "c" and self.login.cross_site(req.method, req.header, req.upgrade):
-            return RELAY
+            return LOGIN
         req.user = user
-        return FORWARD
+        return self.admitted(req)
 
     async def _check(self, req, credential):
         """The allowed user of ``credential`` (cached), or None."""
@@ -345,7 +362,7 @@ class Front:
         if kind == "c":
             token = decode_signed_value(self.cookie_secret, login.cookie_name, value)
             if not token:
-                return None  # forged or from another proxy: tornado answers it
+                return None  # forged or from another proxy: login.py answers it
             token = token.decode("ascii", "replace")
         else:
             token = value
@@ -358,7 +375,7 @@ class Front:
                 token, use_cache=False, session_id=session_id, sync=False
             )
         except Exception:
-            return None  # Hub unavailable: the tornado app says so
+            return None  # Hub unavailable: login.py says so
         if user is None or not login.allowed(user):
             return None
         if len(self.cache) >= _CACHE_SIZE:
@@ -717,8 +734,16 @@ class Exchange:
         req = self.req
         try:
             verdict = front.sort(req)
-            if verdict is not FORWARD and verdict is not RELAY:
+            if verdict is not FORWARD and verdict is not RELAY and verdict is not LOGIN:
                 verdict = await front.check(req, verdict)
+            if verdict is LOGIN:
+                answer = await front.sign_in.answer(req, self.client)
+                if isinstance(answer, tuple):
+                    self.send_answer(*answer)
+                    self.finish(not self.close_after)
+                    return
+                req.user = answer  # allowed after all (e.g. from HubAuth's cache)
+                verdict = front.admitted(req)
             if self.client.closed:
                 return
             self.mode = verdict
@@ -1167,6 +1192,20 @@ class Exchange:
             out.append(("Connection", "close"))
         self.head_sent = True
         self.client.write(_encode_head(f"HTTP/1.1 {status} {_reason(status)}\r\n", out) + body)
+
+    def send_answer(self, status, headers, body):
+        """Write an answer the proxy makes itself: ``headers`` without framing."""
+        if self.head_sent or self.client.closed:
+            return
+        req = self.req
+        out = [*headers, ("Content-Length", str(len(body)))]
+        out.extend(self.front.policy.own_headers(req.header("Origin")))
+        if self.close_after or not req.complete:
+            self.close_after = True  # a body nobody reads: the connection cannot go on
+            out.append(("Connection", "close"))
+        self.head_sent = True
+        head = _encode_head(f"HTTP/1.1 {status} {_reason(status)}\r\n", out)
+        self.client.write(head if req.method == "HEAD" else head + body)
 
 
 class _Pipe:
