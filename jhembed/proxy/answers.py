@@ -66,6 +66,11 @@ def not_found(base_url, *, html):
     return page(404, "Not found", f"This server only answers under {base_url}.", html=html)
 
 
+def not_found_file(name, *, html):
+    """A name under ``<prefix>_jhembed/`` that is none of the bridge's files."""
+    return page(404, "Not found", f"The proxy has no file {name!r} for the bridge.", html=html)
+
+
 def add_slash(uri):
     """The prefix without its slash: 301 to the prefix, as ``jupyter standaloneproxy``."""
     path, sep, query = uri.partition("?")
@@ -188,6 +193,7 @@ __all__ = [
     "method_not_allowed",
     "mount_redirect",
     "not_found",
+    "not_found_file",
     "page",
     "preflight",
     "proxy_error",

@@ -932,6 +932,7 @@ class EmbedProxy(JupyterApp):
             internal_address=address,
             max_body_size=self._body_limit,
             log=self.log,
+            mounted_from=self._server_prefix,
         )
         await front.start(self._bind(), ssl_context=self.ssl_server_context)
         return server, front
