@@ -1,8 +1,8 @@
 """What the front answers itself, in process, with no tornado app behind it.
 
 The front's internal relay address leads nowhere: a request it relayed would
-get a 502 (nothing listens there), and ``front.answered`` counts the answers it
-made itself.  Reference texts: jhembed.proxy.answers; wire-level twins of these
+get a 502 (nothing listens there); ``front.relayed`` counts relayed requests,
+``front.answered`` the answers the front made itself.  Reference texts: jhembed.proxy.answers; wire-level twins of these
 checks (through the real proxy) are in test_proxy_http.py and test_security_seam.py.
 """
 
@@ -133,6 +133,7 @@ async def test_outside_the_prefix_404_with_the_policy_headers(front_factory):
     status, headers, body, _ = await p.send(b"HEAD /other HTTP/1.1\r\nHost: x\r\n\r\n")
     assert status == 404 and headers["content-length"] == "52" and body == b""
     assert p.front.answered == 2
+    assert p.front.relayed == 0
 
 
 async def test_add_slash_and_mount_redirects(front_factory):
@@ -152,6 +153,7 @@ async def test_add_slash_and_mount_redirects(front_factory):
     )
     assert status == 405 and headers["allow"] == "GET, HEAD"
     assert p.front.answered + p2.front.answered == 5
+    assert p.front.relayed == p2.front.relayed == 0
 
 
 @pytest.mark.parametrize("path", ["../etc/passwd", "a/%2e%2e/b", "./x"])
@@ -159,6 +161,7 @@ async def test_dot_segments(front_factory, path):
     p = await front_factory()
     status, _, body, _ = await p.send(_get(PREFIX + path))
     assert status == 400 and b"segments are refused" in body
+    assert p.front.relayed == 0
 
 
 async def test_unknown_method_and_large_body(front_factory):
@@ -170,6 +173,7 @@ async def test_unknown_method_and_large_body(front_factory):
     assert status == 413 and b"5000" in body and b"--max-body-size" in body
     assert headers["connection"] == "close" and closed
     assert p.front.answered == 2
+    assert p.front.relayed == 0
 
 
 @pytest.mark.parametrize(
@@ -187,6 +191,7 @@ async def test_app_not_ready(front_factory, state, code, text):
     assert status == code and text in body and headers["retry-after"]
     assert (b'http-equiv="refresh"' in body) is (state != _child.STOPPED)
     assert p.front.answered == 1
+    assert p.front.relayed == 0
 
 
 async def test_cors_preflight(front_factory):
@@ -208,6 +213,7 @@ async def test_cors_preflight(front_factory):
     )
     assert status == 403 and b"(CORS)" in body and "access-control-allow-origin" not in headers
     assert p.front.answered == 2
+    assert p.front.relayed == 0
 
 
 async def test_refused_websockets(front_factory):
@@ -224,6 +230,7 @@ async def test_refused_websockets(front_factory):
     status, headers, _, closed = await p.send(raw)
     assert status == 405 and headers["allow"] == "GET" and closed
     assert p.front.answered == 2
+    assert p.front.relayed == 0
 
 
 async def test_bridge_scripts_served_by_the_front(front_factory):
@@ -245,3 +252,108 @@ async def test_bridge_scripts_served_by_the_front(front_factory):
     status, _, _, _ = await p.send(raw % PREFIX.encode())
     assert status == 405
     assert p.front.answered == 8
+    assert p.front.relayed == 0
+
+
+# -- the bridge's script tag, added by the front to the app's pages ---------------------------
+
+PAGE = b"<!DOCTYPE html><html><head><title>t</title></head><body>hi</body></html>"
+
+
+def _app_response(path):
+    html = b"Content-Type: text/html; charset=utf-8\r\n"
+    if path == "/length":
+        return b"HTTP/1.1 200 OK\r\n" + html + b"Content-Length: %d\r\n\r\n" % len(PAGE) + PAGE
+    if path == "/chunked":
+        half = len(PAGE) // 2
+        return (
+            b"HTTP/1.1 200 OK\r\n" + html + b"Transfer-Encoding: chunked\r\n\r\n"
+            + b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (half, PAGE[:half], len(PAGE) - half, PAGE[half:])
+        )  # fmt: skip
+    if path == "/gzip":
+        return (
+            b"HTTP/1.1 200 OK\r\n" + html + b"Content-Encoding: gzip\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(PAGE) + PAGE
+        )
+    if path == "/json":
+        return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    if path == "/big":  # chunked, over the bridge's max_size: streamed unchanged
+        chunk = b"<p>" + b"x" * 500 + b"</p>"
+        return (
+            b"HTTP/1.1 200 OK\r\n" + html + b"Transfer-Encoding: chunked\r\n\r\n"
+            + b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in [PAGE[:20]] + [chunk] * 4)
+            + b"0\r\n\r\n"
+        )  # fmt: skip
+    # /eof: framed by the end of the connection
+    return b"HTTP/1.1 200 OK\r\n" + html + b"Connection: close\r\n\r\n" + PAGE
+
+
+@pytest.fixture
+async def page_app():
+    async def serve(reader, writer):
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                path = head.split(b" ", 2)[1].decode()
+                writer.write(_app_response(path))
+                await writer.drain()
+                if path == "/eof":
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    server.close()
+
+
+async def _read_response(reader):
+    """(status, headers, body) of one response, Content-Length or chunked."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    if "content-length" in headers:
+        body = await reader.readexactly(int(headers["content-length"]))
+    else:
+        body = b""
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            data = await reader.readexactly(size + 2)
+            if not size:
+                break
+            body += data[:-2]
+    return int(lines[0].split()[1]), headers, body
+
+
+async def test_bridge_tag_added_by_the_front(front_factory, page_app):
+    p = await front_factory(bridge=True, app_port=page_app, frame_ancestors=[HOST])
+    p.front.fw.bridge.max_size = 1000
+    reader, writer = await asyncio.open_connection("127.0.0.1", p.port)
+    try:
+        got = {}
+        # one kept-alive connection for all: each response framed right
+        for path in ("length", "chunked", "gzip", "json", "big", "eof"):
+            writer.write(_get(PREFIX + path, "Accept: text/html"))
+            got[path] = await _read_response(reader)
+    finally:
+        writer.close()
+    for path in ("length", "chunked", "eof"):
+        status, headers, body = got[path]
+        assert status == 200, path
+        assert b'src="/user/x/_jhembed/jhembed-frame.js"' in body, path
+        assert body.index(b"jhembed-storage.js") < body.index(b"<title>") < body.index(b"</head>")
+        assert headers["content-length"] == str(len(body)) and "transfer-encoding" not in headers
+        assert headers["content-security-policy"] == f"frame-ancestors {HOST}"
+    assert got["gzip"][2] == PAGE and got["gzip"][1]["content-encoding"] == "gzip"
+    assert got["json"][2] == b"{}"
+    status, headers, body = got["big"]
+    assert status == 200 and b"jhembed" not in body and len(body) == 20 + 4 * 507
+    assert headers["transfer-encoding"] == "chunked"
+    assert p.front.answered == 0  # all forwarded by the front, none relayed (that would be 502)
+    assert p.front.relayed == 0
+    assert p.front.relayed == 0

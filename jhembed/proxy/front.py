@@ -177,7 +177,8 @@ class Front:
 
             self.static_prefix = self.base_url + "_jhembed/"
             self.static_root = static_path()
-        self.answered = 0  # answers the front made itself (the tests count them)
+        self.answered = 0  # answers the front made itself, and
+        self.relayed = 0  # requests it relayed to the tornado app (the tests count both)
         child = self.child
         self.default_host = "localhost" if child.unix_socket else f"{child.host}:{child.port}"
 
@@ -326,8 +327,6 @@ class Front:
         if query and self.login is not None and has_param(query, "token"):
             # token login, or a websocket logging in with ?token= (however encoded)
             return RELAY
-        if self.fw.bridge is not None and "text/html" in (req.header("Accept") or ""):
-            return RELAY  # a page that may get the bridge's script tag
         login = self.login
         if login is None:
             return FORWARD if state == _child.READY else self._unavailable(req)
@@ -805,6 +804,8 @@ class Exchange:
         self.active = False
         self.close_upstream = False
         self.upstream_keep_alive = False
+        self.held = None  # an HTML page's body, held for the bridge's script tag
+        self.held_size = 0
         self.started = client.front.loop.time()
 
     # -- the exchange ------------------------------------------------------------------
@@ -824,6 +825,7 @@ class Exchange:
                 return
             self.mode = verdict
             relay = verdict is RELAY
+            front.relayed += relay
             if not relay:
                 fw = front.fw
                 path = req.url.partition("?")[0]
@@ -1003,10 +1005,26 @@ class Exchange:
             return
         if status == 101:
             return  # the upgrade: sent whole in _upgraded
+        bridge = self.front.fw.bridge
+        if (
+            bridge is not None
+            and response_has_body(self.req.method, status)
+            and "text/html" in (self.req.header("Accept") or "")
+            and bridge.wants(status, dict(self.headers))
+        ):
+            self.held = []  # the head goes out with the page, once the tag is in
+            return
         self._send_head()
 
     def on_body(self, body):
         if self.mode is RELAY or self.interim:
+            return
+        held = self.held
+        if held is not None:
+            held.append(body)
+            self.held_size += len(body)
+            if self.held_size > self.front.fw.bridge.max_size:
+                self._release_held()  # too big for the bridge: it passes unchanged
             return
         if self.chunked_out:
             self.out.append(_chunk(body))
@@ -1021,11 +1039,26 @@ class Exchange:
             return
         if self.response_done.done():
             return  # HEAD: done at the headers already
+        if self.held is not None:
+            self._send_page_with_bridge()
         if self.chunked_out:
             self.out.append(b"0\r\n\r\n")
         self.response_done.set_result(True)
 
-    def _send_head(self):
+    def _send_page_with_bridge(self):
+        body = self.front.fw.bridge.inject(b"".join(self.held))
+        self.held = None
+        self._send_head(len(body))
+        self.out.append(body)
+
+    def _release_held(self):
+        held = self.held
+        self.held = None
+        self._send_head()
+        self.out.extend([_chunk(c) for c in held] if self.chunked_out else held)
+
+    def _send_head(self, body_length=None):
+        """The response head to the client; ``body_length``: the body was changed (the bridge)."""
         req = self.req
         front = self.front
         status = self.status
@@ -1049,6 +1082,8 @@ class Exchange:
             if low == "location":
                 value = front.fw.rewrite_location(value)
             headers.append((name, value))
+        if body_length is not None:
+            length, chunked = str(body_length), False
         headers = front.policy.rewrite(headers, req.header("Origin"))
         if no_body:
             if req.method == "HEAD" and length is not None:
@@ -1166,6 +1201,15 @@ class Exchange:
     def upstream_lost(self):
         done = self.response_done
         if done is None or done.done():
+            return
+        if self.held is not None and not any(n.lower() in _BODY_FRAMING for n, _ in self.headers):
+            # a page framed by the end of the connection: complete now
+            self._send_page_with_bridge()
+            self.client.write(b"".join(self.out))
+            self.out.clear()
+            self.close_upstream = True
+            done.set_result(True)
+            self.finish(self._keep_alive() and self.body_sent)
             return
         if self.until_eof and self.head_sent:
             if self.chunked_out:
