@@ -440,10 +440,12 @@ async def raw_answer(port, raw, head_only):
     return int(lines[0].split()[1]), headers, body
 
 
-def relayed_lines(hub, name):
-    """The tornado app's request log lines (``--debug``: every request) of ``name``'s marker."""
+def request_lines(hub, name, relayed):
+    """The request log lines (``--debug``: every request) of ``name``'s marker: those of
+    the tornado app behind the front (``relayed``: it marks them so), or any server's."""
+    suffix = " relayed" if relayed else ""
     pattern = re.compile(
-        rf"\b\d{{3}} [A-Z]+ /user/alice/{name}/\S*login-proof\S* \(\S+\) [\d.]+ms$"
+        rf"\b\d{{3}} [A-Z]+ /user/alice/{name}/\S*login-proof\S* \(\S+\) [\d.]+ms{suffix}$"
     )
     return [line for line in hub.log_text().splitlines() if pattern.search(line)]
 
@@ -462,8 +464,10 @@ async def test_hub_login_flows_answered_by_the_front_as_tornado_answers_them(hub
     # the front answered them all: none reached its tornado app (whose request log,
     # on with --debug, has a line for every request it serves: see the tornado server)
     await asyncio.sleep(0.3)
-    assert relayed_lines(hub, "fast") == []
-    assert len(relayed_lines(hub, "tornado")) == len(answers["tornado"]), hub.log_tail(80)
+    assert request_lines(hub, "fast", relayed=True) == []
+    assert len(request_lines(hub, "tornado", relayed=False)) == len(answers["tornado"]), (
+        hub.log_tail(80)
+    )
     # ... and the same answers as tornado: status, texts, headers, cookie attributes
     fast, slow = answers["fast"], answers["tornado"]
     for case in fast:
@@ -498,9 +502,25 @@ async def test_hub_oauth_login_completes_in_the_front(hub):
         status, final, _ = await get_authorized(browser, url)
         assert (status, final.path) == (200, "/user/alice/fast/login-proof-oauth")
     await asyncio.sleep(0.3)
-    pattern = re.compile(r"\b\d{3} [A-Z]+ /user/alice/fast/(oauth_callback|login-proof)")
+    pattern = re.compile(
+        r"\b\d{3} [A-Z]+ /user/alice/fast/(oauth_callback|login-proof)\S* .* relayed$"
+    )
     assert not [line for line in hub.log_text().splitlines() if pattern.search(line)]
     assert hub_requests(hub, "fast", "login-proof-oauth")  # the app got the page
+    # the log marker works: a request the front still relays (a websocket logging in
+    # with ?token=) is logged as relayed
+    port, prefix = hub_target(hub, "fast")
+    raw = (
+        f"GET {prefix}login-proof-relayed?token=not-a-token HTTP/1.1\r\nHost: x\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    status, _, _ = await raw_answer(port, raw.encode(), True)
+    assert status == 403
+    deadline = time.monotonic() + 5
+    while not request_lines(hub, "fast", relayed=True):
+        assert time.monotonic() < deadline, hub.log_tail(40)
+        await asyncio.sleep(0.1)
 
 
 def _cookie_shape(cookie):

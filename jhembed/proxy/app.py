@@ -932,6 +932,7 @@ class EmbedProxy(JupyterApp):
             internal_address=address,
             max_body_size=self._body_limit,
             log=self.log,
+            mounted_from=self._server_prefix,
         )
         await front.start(self._bind(), ssl_context=self.ssl_server_context)
         return server, front
@@ -1136,6 +1137,8 @@ class _FrontContext(httpserver._HTTPRequestContext):
     Client headers such as X-Forwarded-Proto stay as they are, for JupyterHub's
     ``get_browser_protocol`` and the app.
     """
+
+    relayed = True  # the request log says so (forward.Forwarder.log_request)
 
     def _apply_xheaders(self, headers):
         value = headers.get(CLIENT_HEADER)

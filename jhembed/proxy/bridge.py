@@ -16,6 +16,10 @@ JupyterLab 4 redirects to a new ``/lab/workspaces/auto-*`` URL forever.
 
 from __future__ import annotations
 
+import email.utils
+import hashlib
+import mimetypes
+import os
 import re
 import sys
 from html import escape
@@ -38,6 +42,32 @@ def static_path():
         if (candidate / "jhembed-frame.js").exists():
             return str(candidate)
     raise FileNotFoundError("jhembed's static files (jhembed-frame.js) are not installed")
+
+
+def static_file(root, name, if_none_match=None):
+    """``(status, headers, body)`` for the file ``name`` of ``root`` (the bridge's scripts),
+    or None when there is no such file.  ``If-None-Match`` with its ``Etag``: 304.
+
+    Headers as tornado's StaticFileHandler sent them (type, ``Etag``, ``Last-Modified``).
+    """
+    if not name or name.startswith(".") or "/" in name or "\\" in name or "\0" in name:
+        return None  # the bridge's directory is flat: no subdirectories, no hidden files
+    path = os.path.join(root, name)
+    try:
+        with open(path, "rb") as f:
+            mtime = os.fstat(f.fileno()).st_mtime
+            body = f.read()
+    except OSError:  # missing, a directory, unreadable
+        return None
+    etag = f'"{hashlib.sha512(body).hexdigest()}"'
+    headers = [
+        ("Content-Type", mimetypes.guess_type(name)[0] or "application/octet-stream"),
+        ("Etag", etag),
+        ("Last-Modified", email.utils.formatdate(int(mtime), usegmt=True)),
+    ]
+    if if_none_match and (if_none_match.strip() == "*" or etag in if_none_match):
+        return 304, headers[1:], b""
+    return 200, headers, body
 
 
 class BridgeInjector:
@@ -85,4 +115,4 @@ class BridgeInjector:
         return tags + body
 
 
-__all__ = ["BridgeInjector", "static_path"]
+__all__ = ["BridgeInjector", "static_file", "static_path"]

@@ -17,10 +17,11 @@ from tornado import httputil, iostream, web, websocket
 from tornado.routing import Matcher, PathMatches, Rule
 from yarl import URL
 
+from . import answers
 from . import child as _child
 from .forward_util import strip_token as _strip_token
 from .headers import PolicyCookies
-from .pages import send_page
+from .pages import send_answer, wants_html
 from .rules import HOP_BY_HOP as _HOP_BY_HOP
 from .rules import NEVER_FORWARDED as _NEVER_FORWARDED
 from .rules import connection_drops, is_underscore_twin, scrub_uri, strip_cookies
@@ -285,30 +286,12 @@ class Forwarder:
     def send_unavailable(self, handler):
         """Answer for a request that arrives while the app is not ready."""
         child = self.child
-        if child.state == _child.STARTING:
-            send_page(
-                handler,
-                503,
-                f"{child.app_name} is starting",
-                "This page reloads by itself when the app is ready.",
-                refresh=1,
-                headers={"Retry-After": "1"},
-            )
-        else:
-            code = child.exit_code
-            send_page(
-                handler,
-                502,
-                f"{child.app_name} is not running",
-                f"The app {child.app_name} exited with code {code}"
-                + (
-                    "; it is being restarted. This page reloads by itself."
-                    if child.state == _child.RESTARTING
-                    else "."
-                ),
-                refresh=2 if child.state == _child.RESTARTING else None,
-                headers={"Retry-After": "2"},
-            )
+        send_answer(
+            handler,
+            answers.unavailable(
+                child.app_name, child.state, child.exit_code, html=wants_html(handler)
+            ),
+        )
 
     def log_request(self, handler):
         status = handler.get_status()
@@ -322,12 +305,14 @@ class Forwarder:
             log = self.log.error
         request = handler.request
         log(
-            "%d %s %s (%s) %.2fms",
+            "%d %s %s (%s) %.2fms%s",
             status,
             request.method,
             scrub_uri(request.uri),
             request.remote_ip,
             1000.0 * request.request_time(),
+            # a request the front relayed here: the tests count these
+            " relayed" if getattr(request.connection.context, "relayed", False) else "",
         )
 
 
@@ -349,16 +334,20 @@ class _ProxyMixin(_OwnHeaders):
         self.policy = forwarder.policy
 
     def write_error(self, status_code, **kwargs):
-        reason = self._reason
-        send_page(
-            self, status_code, f"{status_code} {reason}", "The proxy could not answer this request."
-        )
+        html = wants_html(self)
+        if status_code == 405:
+            websocket_handler = isinstance(self, websocket.WebSocketHandler)
+            allowed = ("GET",) if websocket_handler else METHODS
+            answer = answers.method_not_allowed(self.request.method, allowed, html=html)
+        else:
+            answer = answers.error(status_code, self._reason, html=html)
+        send_answer(self, answer)
 
     async def _check_request(self):
         """Path, auth and app state; returns False when a response was sent."""
         fw = self.forwarder
         if _has_dot_segments(self.request.path):
-            send_page(self, 400, "Bad request", "Paths with '.' or '..' segments are refused.")
+            send_answer(self, answers.dot_segments(html=wants_html(self)))
             return False
         if fw.child.state == _child.STARTING:
             # before auth: the Hub's readiness probe must see 503 until the app answers
@@ -377,17 +366,13 @@ class _ProxyMixin(_OwnHeaders):
     def _send_upstream_error(self, exc):
         fw = self.forwarder
         name = fw.child.app_name
+        html = wants_html(self)
         if isinstance(exc, asyncio.TimeoutError):
-            send_page(
-                self,
-                504,
-                "Gateway timeout",
-                f"{name} did not answer within {fw.request_timeout:g}s.",
-            )
+            send_answer(self, answers.gateway_timeout(name, fw.request_timeout, html=html))
         elif fw.child.state != _child.READY:
             fw.send_unavailable(self)
         else:
-            send_page(self, 502, "Bad gateway", f"Could not reach {name}: {type(exc).__name__}.")
+            send_answer(self, answers.bad_gateway(name, type(exc).__name__, html=html))
 
 
 @web.stream_request_body
@@ -440,18 +425,20 @@ class ProxyHandler(_ProxyMixin, web.RequestHandler):
             and "Access-Control-Request-Method" in request.headers
             and "Origin" in request.headers
         ):
-            status, headers = self.policy.preflight(
+            status, headers, _ = answers.preflight(
+                self.policy,
                 request.headers["Origin"],
                 request.headers["Access-Control-Request-Method"],
                 request.headers.get("Access-Control-Request-Headers"),
+                html=wants_html(self),
             )
-            if status == 403:
-                send_page(self, 403, "Forbidden", "This origin may not call this server (CORS).")
-            else:
+            if status == 204:
                 self.set_status(status)
-                for name, value in headers.items():
+                for name, value in headers:
                     self.set_header(name, value)
                 self.finish()
+            else:
+                send_answer(self, (status, headers, _))
             return False
         if not await self._check_request():
             return False
@@ -652,7 +639,7 @@ class WebSocketProxyHandler(_ProxyMixin, websocket.WebSocketHandler):
         request = self.request
         origin = request.headers.get("Origin")
         if origin and not self.check_origin(origin):
-            send_page(self, 403, "Forbidden", "Cross-origin websocket refused.")
+            send_answer(self, answers.websocket_refused(html=wants_html(self)))
             return
         if not await self._check_request():
             return
@@ -678,7 +665,9 @@ class WebSocketProxyHandler(_ProxyMixin, websocket.WebSocketHandler):
             )
         except aiohttp.WSServerHandshakeError as e:
             # the app refused the upgrade: pass its status on
-            send_page(self, e.status if e.status >= 400 else 502, "Websocket refused", e.message)
+            send_answer(
+                self, answers.websocket_refused_by_app(e.status, e.message, html=wants_html(self))
+            )
             return
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
             self._send_upstream_error(e)
@@ -781,9 +770,7 @@ class WebSocketProxyHandler(_ProxyMixin, websocket.WebSocketHandler):
 
 class AddSlashHandler(_OwnHeaders, web.RequestHandler):
     def get(self):
-        uri = self.request.uri
-        path, sep, query = uri.partition("?")
-        self.redirect(path + "/" + sep + query, permanent=True)  # 301, as jupyter standaloneproxy
+        send_answer(self, answers.add_slash(self.request.uri))  # 301, as jupyter standaloneproxy
 
     head = get
 
@@ -791,7 +778,7 @@ class AddSlashHandler(_OwnHeaders, web.RequestHandler):
 class NotFoundHandler(_OwnHeaders, web.RequestHandler):
     def prepare(self):
         base_url = self.settings["forwarder"].base_url
-        send_page(self, 404, "Not found", f"This server only answers under {base_url}.")
+        send_answer(self, answers.not_found(base_url, html=wants_html(self)))
 
 
 class _WebSocketMatcher(Matcher):
@@ -820,8 +807,7 @@ class MountRedirectHandler(_OwnHeaders, web.RequestHandler):
         if self.forwarder.child.state != _child.READY:
             self.forwarder.send_unavailable(self)
             return
-        query = self.request.query
-        self.redirect(self.mount + ("?" + query if query else ""))
+        send_answer(self, answers.mount_redirect(self.mount, self.request.query))
 
     head = get
 

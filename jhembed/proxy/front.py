@@ -10,13 +10,16 @@ httptools and sorts each one:
   response gets the header policy.  A websocket handshake goes to the app as
   it is and, once the app accepts it, bytes are piped both ways (the size of
   each client message is still checked).
+- **answered here**: what the proxy says itself (jhembed.proxy.answers):
+  paths outside the prefix, the add-slash and entry-point redirects, dot
+  segments, methods and bodies it refuses, the app not ready, CORS preflights,
+  refused websockets, the bridge's scripts.
 - **answered here, login** (login.py): the login redirect, the frame login
   page, the OAuth callback, token login and the login refusals (not logged
   in, invalid token, cross-site, access denied, Hub unavailable).
-- **relayed**: everything else (status pages, CORS preflights, pages that
-  get the bridge, bad paths, ...) goes byte for byte to the proxy's tornado
-  application on an internal Unix socket, which answers exactly as it would
-  on its own.
+- **relayed**: what is left (a websocket logging in with ``?token=``, bridge
+  pages of allowed users, non-websocket upgrades) goes byte for byte to the
+  proxy's tornado application on an internal Unix socket.
 
 Only what the front can decide without doubt is forwarded here; when in
 doubt, it relays.
@@ -33,11 +36,11 @@ import httptools
 from tornado.httputil import parse_cookie
 from tornado.web import decode_signed_value
 
+from . import answers
 from . import child as _child
 from .forward import METHODS, _has_dot_segments
 from .forward_util import CLIENT_HEADER
 from .login import SignIn, url_token
-from .pages import render
 from .rules import HOP_BY_HOP, has_param, response_has_body, scrub_uri
 
 _METHODS = frozenset(METHODS)
@@ -55,8 +58,10 @@ _FRAMING = HOP_BY_HOP | {"content-length"}
 # request headers that frame the body toward the app: the front sets them itself
 _BODY_FRAMING = frozenset(("content-length", "transfer-encoding"))
 
-FORWARD, RELAY = "forward", "relay"
+FORWARD, RELAY, ANSWER = "forward", "relay", "answer"
 LOGIN = "login"  # answered by login.py: a login flow, or a user it allows
+_GET_HEAD = ("GET", "HEAD")
+_NO_LENGTH = (204, 304)  # answers without Content-Length (nor body)
 
 
 def _encode_head(first_line, headers):
@@ -108,6 +113,7 @@ class Request:
         "user",
         "raw_tail",
         "paused",
+        "answer",
     )
 
     def __init__(self):
@@ -123,6 +129,7 @@ class Request:
         self.user = None
         self.raw_tail = b""  # bytes after an upgrade request
         self.paused = False  # reading paused: too much body buffered
+        self.answer = None  # (status, headers, body) when the front answers itself
 
     def header(self, name):
         low = name.lower()
@@ -135,7 +142,9 @@ class Request:
 class Front:
     """Listens, sorts requests, forwards the hot path, relays the rest."""
 
-    def __init__(self, forwarder, *, cookie_secret, internal_address, max_body_size, log):
+    def __init__(
+        self, forwarder, *, cookie_secret, internal_address, max_body_size, log, mounted_from=""
+    ):
         self.fw = forwarder
         self.policy = forwarder.policy
         self.child = forwarder.child
@@ -156,7 +165,7 @@ class Front:
         self.cache = {}
         self.checking = {}  # credential -> future of a Hub check under way
         self.cache_max_age = self.login.hub_auth.cache_max_age if self.login else 0
-        relayed = [self.base_url + "_jhembed/"]
+        relayed = []
         self.sign_in = None
         self.callback_path = None
         if self.login is not None:
@@ -164,6 +173,19 @@ class Front:
             self.callback_path = self.sign_in.callback_path
             relayed.append(self.callback_path)
         self.relayed_prefixes = tuple(relayed)
+        # the add-slash redirect; the entry-point mount redirect (its prefix, with or without /)
+        self.bare_prefix = self.base_url.rstrip("/") if self.base_url != "/" else None
+        self.mount_paths = (
+            (mounted_from.rstrip("/"), mounted_from.rstrip("/") + "/") if mounted_from else ()
+        )
+        self.static_prefix = self.static_root = None
+        if forwarder.bridge is not None:
+            from .bridge import static_path
+
+            self.static_prefix = self.base_url + "_jhembed/"
+            self.static_root = static_path()
+        self.answered = 0  # answers the front made itself, and
+        self.relayed = 0  # requests it relayed to the tornado app (the tests count both)
         child = self.child
         self.default_host = "localhost" if child.unix_socket else f"{child.host}:{child.port}"
 
@@ -260,21 +282,57 @@ class Front:
     # -- sorting -------------------------------------------------------------------
 
     def sort(self, req):
-        """FORWARD, RELAY, or a credential to check with the Hub first."""
-        if req.method not in _METHODS:
-            return RELAY
+        """FORWARD, RELAY, ANSWER (``req.answer`` set), or a credential to check with the Hub."""
+        method = req.method
+        html = "text/html" in (req.header("Accept") or "")
+        if method not in _METHODS:
+            return self._answer(req, answers.method_not_allowed(method, METHODS, html=html))
+        if req.length is not None and req.length > self.max_body_size:
+            return self._answer(req, answers.too_large(req.length, self.max_body_size, html=html))
         url = req.url
         path, _, query = url.partition("?")
+        if path in self.mount_paths:
+            return self._mount_redirect(req, query, html)
+        if path == self.bare_prefix:
+            if method not in _GET_HEAD:
+                return self._answer(req, answers.method_not_allowed(method, _GET_HEAD, html=html))
+            return self._answer(req, answers.add_slash(url))
         if path == self.callback_path:
             return LOGIN  # the OAuth callback
-        if not path.startswith(self.base_url) or path.startswith(self.relayed_prefixes):
+        if not path.startswith(self.base_url):
+            return self._answer(req, answers.not_found(self.base_url, html=html))
+        if path.startswith(self.relayed_prefixes):
             return RELAY
         if ("." in path or "%" in path) and _has_dot_segments(path):
-            return RELAY
-        if self.child.state != _child.READY:
-            return RELAY
-        if req.length is not None and req.length > self.max_body_size:
-            return RELAY
+            return self._answer(req, answers.dot_segments(html=html))
+        if self.static_prefix is not None and path.startswith(self.static_prefix):
+            return self._static(req, path, html)
+        if req.upgrade:
+            upgrade = req.header("Upgrade") or ""
+            if upgrade.lower() != "websocket":
+                return RELAY  # tornado forwards it as a plain request
+            if method != "GET":
+                return self._answer(req, answers.method_not_allowed(method, ("GET",), html=html))
+            origin = req.header("Origin")
+            if origin and not self.policy.websocket_origin_allowed(origin, req.header("Host")):
+                return self._answer(req, answers.websocket_refused(html=html))
+        elif method == "OPTIONS" and req.header("Access-Control-Request-Method"):
+            origin = req.header("Origin")
+            if origin:  # a CORS preflight: before the login, as browsers send it without one
+                return self._answer(
+                    req,
+                    answers.preflight(
+                        self.policy,
+                        origin,
+                        req.header("Access-Control-Request-Method"),
+                        req.header("Access-Control-Request-Headers"),
+                        html=html,
+                    ),
+                )
+        state = self.child.state
+        if state == _child.STARTING:
+            # before the login: the Hub's readiness probe must see 503 until the app answers
+            return self._unavailable(req)
         if query and self.login is not None and has_param(query, "token"):
             # token login, or a websocket logging in with ?token= (however encoded)
             if req.upgrade or not url_token(query):
@@ -282,15 +340,6 @@ class Front:
             if req.method == "OPTIONS" and req.header("Access-Control-Request-Method"):
                 return RELAY  # CORS preflight
             return LOGIN
-        if req.upgrade:
-            upgrade = req.header("Upgrade") or ""
-            if upgrade.lower() != "websocket" or req.method != "GET":
-                return RELAY
-            origin = req.header("Origin")
-            if origin and not self.policy.websocket_origin_allowed(origin, req.header("Host")):
-                return RELAY
-        elif req.method == "OPTIONS" and req.header("Access-Control-Request-Method"):
-            return RELAY  # CORS preflight
         login = self.login
         if login is None:
             return self.admitted(req)
@@ -309,10 +358,38 @@ class Front:
         return credential
 
     def admitted(self, req):
-        """FORWARD for an allowed request; RELAY for a page that may get the bridge."""
-        if self.fw.bridge is not None and "text/html" in (req.header("Accept") or ""):
-            return RELAY  # a page that may get the bridge's script tag
-        return FORWARD
+        """A logged-in, allowed user's request: FORWARD, or ANSWER when the app is down."""
+        return FORWARD if self.child.state == _child.READY else self._unavailable(req)
+
+    def _answer(self, req, answer):
+        req.answer = answer
+        return ANSWER
+
+    def _unavailable(self, req):
+        child = self.child
+        html = "text/html" in (req.header("Accept") or "")
+        return self._answer(
+            req, answers.unavailable(child.app_name, child.state, child.exit_code, html=html)
+        )
+
+    def _mount_redirect(self, req, query, html):
+        if req.method not in _GET_HEAD:
+            return self._answer(req, answers.method_not_allowed(req.method, _GET_HEAD, html=html))
+        if self.child.state != _child.READY:
+            return self._unavailable(req)
+        return self._answer(req, answers.mount_redirect(self.base_url, query))
+
+    def _static(self, req, path, html):
+        """The bridge's scripts, served by the proxy itself (no login: they hold no secret)."""
+        if req.method not in _GET_HEAD:
+            return self._answer(req, answers.method_not_allowed(req.method, _GET_HEAD, html=html))
+        from urllib.parse import unquote
+
+        from .bridge import static_file
+
+        name = unquote(path[len(self.static_prefix) :])
+        answer = static_file(self.static_root, name, req.header("If-None-Match"))
+        return self._answer(req, answer or answers.not_found_file(name, html=html))
 
     def _credential(self, req):
         login = self.login
@@ -382,6 +459,19 @@ class Front:
             self.cache.pop(next(iter(self.cache)))
         self.cache[credential] = (user, self.loop.time() + self.cache_max_age)
         return user
+
+    def log_answer(self, req, status, remote_ip, started):
+        """One line per answer of the front's, as the tornado app logs its requests."""
+        if status < 400:
+            if not self.fw.log_debug:
+                return
+            log = self.log.debug
+        elif status < 500 or status == 503:
+            log = self.log.warning if status != 503 else self.log.debug
+        else:
+            log = self.log.error
+        elapsed = 1000.0 * (self.loop.time() - started)
+        log("%d %s %s (%s) %.2fms", status, req.method, scrub_uri(req.url), remote_ip, elapsed)
 
 
 class ClientConnection(asyncio.Protocol):
@@ -520,8 +610,9 @@ class ClientConnection(asyncio.Protocol):
         req = self.req
         req.received += len(body)
         if req.received > self.front.max_body_size:
-            self.close()
-            return
+            if req.length is None:
+                self.close()  # chunked: no answer can frame what is left
+            return  # over its Content-Length's limit: the 413 answer closes the connection
         sink = req.sink
         if sink is not None:
             sink.write_body(body)
@@ -726,6 +817,9 @@ class Exchange:
         self.active = False
         self.close_upstream = False
         self.upstream_keep_alive = False
+        self.held = None  # an HTML page's body, held for the bridge's script tag
+        self.held_size = 0
+        self.started = client.front.loop.time()
 
     # -- the exchange ------------------------------------------------------------------
 
@@ -734,20 +828,25 @@ class Exchange:
         req = self.req
         try:
             verdict = front.sort(req)
-            if verdict is not FORWARD and verdict is not RELAY and verdict is not LOGIN:
+            if verdict not in (FORWARD, RELAY, ANSWER, LOGIN):
                 verdict = await front.check(req, verdict)
             if verdict is LOGIN:
                 answer = await front.sign_in.answer(req, self.client)
                 if isinstance(answer, tuple):
-                    self.send_answer(*answer)
+                    self.send_answer(answer)
                     self.finish(not self.close_after)
                     return
                 req.user = answer  # allowed after all (e.g. from HubAuth's cache)
                 verdict = front.admitted(req)
             if self.client.closed:
                 return
+            if verdict is ANSWER:
+                self.send_answer(req.answer)
+                self.finish(not self.close_after)
+                return
             self.mode = verdict
             relay = verdict is RELAY
+            front.relayed += relay
             if not relay:
                 fw = front.fw
                 path = req.url.partition("?")[0]
@@ -760,7 +859,7 @@ class Exchange:
         except Exception:
             front.log.exception("%s %s: proxy error", req.method, scrub_uri(req.url))
             if not self.head_sent:
-                self.send_page(500, "Proxy error", "The proxy failed on this request.")
+                self.send_answer(answers.proxy_error(html=self._html()))
             self.finish(False)
 
     async def _send(self, relay):
@@ -927,10 +1026,26 @@ class Exchange:
             return
         if status == 101:
             return  # the upgrade: sent whole in _upgraded
+        bridge = self.front.fw.bridge
+        if (
+            bridge is not None
+            and response_has_body(self.req.method, status)
+            and "text/html" in (self.req.header("Accept") or "")
+            and bridge.wants(status, dict(self.headers))
+        ):
+            self.held = []  # the head goes out with the page, once the tag is in
+            return
         self._send_head()
 
     def on_body(self, body):
         if self.mode is RELAY or self.interim:
+            return
+        held = self.held
+        if held is not None:
+            held.append(body)
+            self.held_size += len(body)
+            if self.held_size > self.front.fw.bridge.max_size:
+                self._release_held()  # too big for the bridge: it passes unchanged
             return
         if self.chunked_out:
             self.out.append(_chunk(body))
@@ -945,11 +1060,26 @@ class Exchange:
             return
         if self.response_done.done():
             return  # HEAD: done at the headers already
+        if self.held is not None:
+            self._send_page_with_bridge()
         if self.chunked_out:
             self.out.append(b"0\r\n\r\n")
         self.response_done.set_result(True)
 
-    def _send_head(self):
+    def _send_page_with_bridge(self):
+        body = self.front.fw.bridge.inject(b"".join(self.held))
+        self.held = None
+        self._send_head(len(body))
+        self.out.append(body)
+
+    def _release_held(self):
+        held = self.held
+        self.held = None
+        self._send_head()
+        self.out.extend([_chunk(c) for c in held] if self.chunked_out else held)
+
+    def _send_head(self, body_length=None):
+        """The response head to the client; ``body_length``: the body was changed (the bridge)."""
         req = self.req
         front = self.front
         status = self.status
@@ -973,6 +1103,8 @@ class Exchange:
             if low == "location":
                 value = front.fw.rewrite_location(value)
             headers.append((name, value))
+        if body_length is not None:
+            length, chunked = str(body_length), False
         headers = front.policy.rewrite(headers, req.header("Origin"))
         if no_body:
             if req.method == "HEAD" and length is not None:
@@ -1091,6 +1223,15 @@ class Exchange:
         done = self.response_done
         if done is None or done.done():
             return
+        if self.held is not None and not any(n.lower() in _BODY_FRAMING for n, _ in self.headers):
+            # a page framed by the end of the connection: complete now
+            self._send_page_with_bridge()
+            self.client.write(b"".join(self.out))
+            self.out.clear()
+            self.close_upstream = True
+            done.set_result(True)
+            self.finish(self._keep_alive() and self.body_sent)
+            return
         if self.until_eof and self.head_sent:
             if self.chunked_out:
                 self.client.write(b"".join(self.out) + b"0\r\n\r\n")
@@ -1129,27 +1270,14 @@ class Exchange:
             self.req.url.partition("?")[0],
             type(exc).__name__,
         )
+        html = self._html()
         if isinstance(exc, asyncio.TimeoutError):
-            self.send_page(
-                504,
-                "Gateway timeout",
-                f"{child.app_name} did not answer within {fw.request_timeout:g}s.",
-            )
+            answer = answers.gateway_timeout(child.app_name, fw.request_timeout, html=html)
         elif child.state != _child.READY:
-            self.send_page(
-                502 if child.state != _child.STARTING else 503,
-                f"{child.app_name} is not running",
-                f"The app {child.app_name} stopped; it is being restarted. This page reloads by "
-                "itself."
-                if child.state == _child.RESTARTING
-                else f"{child.app_name} is not running.",
-                refresh=2 if child.state == _child.RESTARTING else None,
-                headers=[("Retry-After", "2")],
-            )
+            answer = answers.unavailable(child.app_name, child.state, child.exit_code, html=html)
         else:
-            self.send_page(
-                502, "Bad gateway", f"Could not reach {child.app_name}: {type(exc).__name__}."
-            )
+            answer = answers.bad_gateway(child.app_name, type(exc).__name__, html=html)
+        self.send_answer(answer)
         self.finish(False)
 
     def _check_timeout(self):
@@ -1172,40 +1300,41 @@ class Exchange:
             self.timer.cancel()
             self.timer = None
 
-    def send_page(self, status, title, message, *, refresh=None, headers=()):
+    def _html(self):
+        return "text/html" in (self.req.header("Accept") or "")
+
+    def send_answer(self, answer):
+        """Send one of jhembed.proxy.answers, with the header policy's own headers and framing."""
         if self.head_sent or self.client.closed:
             return
+        status, headers, body = answer
         req = self.req
-        content_type, body = render(
-            title, message, html="text/html" in (req.header("Accept") or ""), refresh=refresh
-        )
-        body = body.encode("utf-8")
-        out = [
-            ("Content-Type", content_type),
-            ("Content-Length", str(len(body))),
-            ("Cache-Control", "no-store"),
-        ]
-        out.extend(headers)
-        out.extend(self.front.policy.own_headers(req.header("Origin")))
+        front = self.front
+        front.answered += 1
+        # as tornado's set_header: the answer's values replace the policy's of the same name
+        out = front.policy.own_headers(req.header("Origin"))
+        if headers and headers[0][0] == "Content-Type":
+            out.insert(0, headers[0])
+            headers = headers[1:]
+        index = {name.lower(): i for i, (name, _) in enumerate(out)}
+        for name, value in headers:
+            i = index.get(name.lower())
+            if i is None:
+                out.append((name, value))
+            else:
+                out[i] = (name, value)
+        if status not in _NO_LENGTH:
+            out.append(("Content-Length", str(len(body))))
+        if req.method == "HEAD" or status in _NO_LENGTH:
+            body = b""
         if self.close_after or not req.complete:
             self.close_after = True
             out.append(("Connection", "close"))
+        elif req.version == "1.0":
+            out.append(("Connection", "keep-alive"))
         self.head_sent = True
         self.client.write(_encode_head(f"HTTP/1.1 {status} {_reason(status)}\r\n", out) + body)
-
-    def send_answer(self, status, headers, body):
-        """Write an answer the proxy makes itself: ``headers`` without framing."""
-        if self.head_sent or self.client.closed:
-            return
-        req = self.req
-        out = [*headers, ("Content-Length", str(len(body)))]
-        out.extend(self.front.policy.own_headers(req.header("Origin")))
-        if self.close_after or not req.complete:
-            self.close_after = True  # a body nobody reads: the connection cannot go on
-            out.append(("Connection", "close"))
-        self.head_sent = True
-        head = _encode_head(f"HTTP/1.1 {status} {_reason(status)}\r\n", out)
-        self.client.write(head if req.method == "HEAD" else head + body)
+        front.log_answer(req, status, self.client.remote_ip, self.started)
 
 
 class _Pipe:

@@ -1,0 +1,205 @@
+"""Every answer the proxy makes itself: one function per case, one text per case.
+
+Each function returns ``(status, headers, body)``: ``headers`` a list of
+``(name, value)`` pairs without framing headers, ``body`` bytes.  Whoever sends
+it (the front, or a tornado handler) adds ``Content-Length``, the header
+policy's own headers (CSP ``frame-ancestors``, CORS, ``X-JupyterHub-Version``)
+and ``Connection``.  Pages are HTML for browsers (``html=True``: the request
+accepts ``text/html``), plain text for others.  Pure: no I/O, no state.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+TEMPLATE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">{refresh}
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:40em;margin:4em auto;padding:0 1em;color:#222}}
+h1{{font-size:1.4em}}pre{{background:#f4f4f4;padding:.5em;overflow:auto}}</style>
+</head><body><h1>{title}</h1>{body}</body></html>
+"""
+
+# what tornado sent with a redirect; kept so that clients see the same answer
+_REDIRECT_TYPE = ("Content-Type", "text/html; charset=UTF-8")
+
+# the app's states, as jhembed.proxy.child names them
+_STARTING, _RESTARTING = "starting", "restarting"
+
+
+def html_page(title, message, *, refresh=None, detail=None, links=()):
+    """An HTML page; every argument is escaped.  ``links``: (text, url) pairs."""
+    body = f"<p>{escape(message)}</p>"
+    if detail:
+        body += f"<pre>{escape(detail)}</pre>"
+    for text, url in links:
+        body += f'<p><a href="{escape(url)}">{escape(text)}</a></p>'
+    refresh_tag = f'\n<meta http-equiv="refresh" content="{int(refresh)}">' if refresh else ""
+    return TEMPLATE.format(title=escape(title), body=body, refresh=refresh_tag)
+
+
+def render(title, message, *, html, refresh=None, detail=None, links=()):
+    """``(content_type, text)`` of a page: HTML for browsers, plain text for others."""
+    if html:
+        return "text/html; charset=utf-8", html_page(
+            title, message, refresh=refresh, detail=detail, links=links
+        )
+    extra = "".join(f"{text}: {url}\n" for text, url in links)
+    return "text/plain; charset=utf-8", f"{title}: {message}\n{extra}"
+
+
+def page(status, title, message, *, html, refresh=None, headers=(), detail=None, links=()):
+    """A page answer: ``Content-Type`` first, then ``headers``, then ``Cache-Control: no-store``."""
+    content_type, text = render(
+        title, message, html=html, refresh=refresh, detail=detail, links=links
+    )
+    out = [("Content-Type", content_type), *headers, ("Cache-Control", "no-store")]
+    return status, out, text.encode("utf-8")
+
+
+# -- the request itself ------------------------------------------------------------------------
+
+
+def not_found(base_url, *, html):
+    """A path outside the server's prefix."""
+    return page(404, "Not found", f"This server only answers under {base_url}.", html=html)
+
+
+def not_found_file(name, *, html):
+    """A name under ``<prefix>_jhembed/`` that is none of the bridge's files."""
+    return page(404, "Not found", f"The proxy has no file {name!r} for the bridge.", html=html)
+
+
+def add_slash(uri):
+    """The prefix without its slash: 301 to the prefix, as ``jupyter standaloneproxy``."""
+    path, sep, query = uri.partition("?")
+    return 301, [_REDIRECT_TYPE, ("Location", path + "/" + sep + query)], b""
+
+
+def mount_redirect(mount, query):
+    """The server's prefix when the app is mounted below it (jupyter-server-proxy entry points)."""
+    return 302, [_REDIRECT_TYPE, ("Location", mount + ("?" + query if query else ""))], b""
+
+
+def dot_segments(*, html):
+    return page(400, "Bad request", "Paths with '.' or '..' segments are refused.", html=html)
+
+
+def method_not_allowed(method, allowed, *, html):
+    """A method this path does not take; ``allowed``: the methods it takes."""
+    return page(
+        405,
+        "405 Method Not Allowed",
+        f"This path does not take {method} requests; it takes {', '.join(allowed)}.",
+        html=html,
+        headers=[("Allow", ", ".join(allowed))],
+    )
+
+
+def too_large(length, limit, *, html):
+    """A request body over ``--max-body-size``."""
+    return page(
+        413,
+        "Request body too large",
+        f"The request body is {length} bytes; this server takes at most {limit} bytes "
+        "(the proxy's --max-body-size).",
+        html=html,
+    )
+
+
+def error(status, reason, *, html):
+    """Any other error tornado raised on a request (its ``write_error``)."""
+    return page(status, f"{status} {reason}", "The proxy could not answer this request.", html=html)
+
+
+def proxy_error(*, html):
+    """A bug of the proxy's on this request."""
+    return page(500, "Proxy error", "The proxy failed on this request.", html=html)
+
+
+# -- CORS and websockets -------------------------------------------------------------------------
+
+
+def cors_refused(*, html):
+    return page(403, "Forbidden", "This origin may not call this server (CORS).", html=html)
+
+
+def preflight(policy, origin, method, request_headers, *, html):
+    """A CORS preflight, answered from the header policy (204, or 403 for other origins).
+
+    Its headers include the policy's own CORS pair: the sender must not add them again.
+    """
+    status, headers = policy.preflight(origin, method, request_headers)
+    if status == 403:
+        return cors_refused(html=html)
+    return status, list(headers.items()), b""
+
+
+def websocket_refused(*, html):
+    """A websocket handshake from an origin that may not open one."""
+    return page(403, "Forbidden", "Cross-origin websocket refused.", html=html)
+
+
+def websocket_refused_by_app(status, message, *, html):
+    return page(status if status >= 400 else 502, "Websocket refused", message, html=html)
+
+
+# -- the app ---------------------------------------------------------------------------------------
+
+
+def unavailable(app_name, state, exit_code, *, html):
+    """The app is not serving: starting (503, reloads each second) or down (502)."""
+    if state == _STARTING:
+        return page(
+            503,
+            f"{app_name} is starting",
+            "This page reloads by itself when the app is ready.",
+            html=html,
+            refresh=1,
+            headers=[("Retry-After", "1")],
+        )
+    restarting = state == _RESTARTING
+    return page(
+        502,
+        f"{app_name} is not running",
+        f"The app {app_name} exited with code {exit_code}"
+        + ("; it is being restarted. This page reloads by itself." if restarting else "."),
+        html=html,
+        refresh=2 if restarting else None,
+        headers=[("Retry-After", "2")],
+    )
+
+
+def gateway_timeout(app_name, timeout, *, html):
+    return page(
+        504, "Gateway timeout", f"{app_name} did not answer within {timeout:g}s.", html=html
+    )
+
+
+def bad_gateway(app_name, error_name, *, html):
+    """The app could not be reached although it runs."""
+    return page(502, "Bad gateway", f"Could not reach {app_name}: {error_name}.", html=html)
+
+
+__all__ = [
+    "add_slash",
+    "bad_gateway",
+    "cors_refused",
+    "dot_segments",
+    "error",
+    "gateway_timeout",
+    "html_page",
+    "method_not_allowed",
+    "mount_redirect",
+    "not_found",
+    "not_found_file",
+    "page",
+    "preflight",
+    "proxy_error",
+    "render",
+    "too_large",
+    "unavailable",
+    "websocket_refused",
+    "websocket_refused_by_app",
+]
