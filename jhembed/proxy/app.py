@@ -23,8 +23,6 @@ from urllib.parse import urlparse
 
 from jupyter_core.application import JupyterApp, NoStart
 from jupyterhub.utils import url_path_join
-from tornado import http1connection as httputil_http1
-from tornado import httpserver, netutil, web
 from traitlets import (
     Bool,
     Dict,
@@ -41,9 +39,10 @@ from traitlets.config import Application
 
 from .._version import __version__
 from . import headers as _headers
+from . import tornado_app
 from .child import ChildProcess, ChildStartError
-from .forward import Forwarder, NotFoundHandler, make_handlers
-from .forward_util import CLIENT_HEADER, START_REPORT_ENV
+from .forward import Forwarder
+from .forward_util import START_REPORT_ENV
 
 
 class ConfigError(Exception):
@@ -888,54 +887,6 @@ class EmbedProxy(JupyterApp):
         forwarder.activity = self.make_activity()
         return forwarder
 
-    def make_web_app(self, forwarder):
-        settings = dict(
-            log_function=forwarder.log_request,
-            compress_response=False,
-            xsrf_cookies=False,
-            websocket_max_message_size=self.websocket_max_message_size or 10 * 1024 * 1024,
-            websocket_ping_interval=None,
-            forwarder=forwarder,
-            embedproxy=self,
-            default_handler_class=NotFoundHandler,
-            # signs the session cookie; a restarted proxy logs browsers in again (OAuth)
-            cookie_secret=os.urandom(32),
-        )
-        extra = list(forwarder.auth.rules()) if forwarder.auth is not None else []
-        if forwarder.bridge is not None:
-            from tornado.routing import PathMatches, Rule
-
-            from .bridge import static_path
-
-            extra.append(
-                Rule(
-                    PathMatches(re.escape(self.base_url) + "_jhembed/(.*)"),
-                    web.StaticFileHandler,
-                    {"path": static_path()},
-                )
-            )
-        return web.Application(
-            make_handlers(forwarder, self.base_url, extra, mounted_from=self._server_prefix),
-            **settings,
-        )
-
-    async def _listen_front(self, app):
-        """The lean front on the listening sockets, tornado behind it on an internal socket."""
-        from .front import Front, internal_address, internal_socket
-
-        server = self._http_server(_BehindFrontHTTPServer, app, xheaders=True)
-        address = internal_address()
-        server.add_socket(internal_socket(address))
-        front = Front(
-            self.forwarder,
-            cookie_secret=app.settings["cookie_secret"],
-            internal_address=address,
-            max_body_size=self._body_limit,
-            log=self.log,
-        )
-        await front.start(self._bind(), ssl_context=self.ssl_server_context)
-        return server, front
-
     def _bind(self):
         try:
             return _bind_sockets(self.port, self.address)
@@ -953,24 +904,6 @@ class EmbedProxy(JupyterApp):
     def _body_limit(self):
         return self.max_body_size or (1 << 62)  # 0: no limit
 
-    def _http_server(self, cls, app, **kwargs):
-        """The tornado server for ``app``: on the listening sockets, or behind the front."""
-        return cls(
-            app,
-            max_body_size=self._body_limit,
-            chunk_size=256 * 1024,
-            idle_connection_timeout=3600,
-            decompress_request=False,
-            **kwargs,
-        )
-
-    def _listen(self, app):
-        server = self._http_server(
-            _ProxyHTTPServer, app, xheaders=False, ssl_options=self.ssl_server_context
-        )
-        server.add_sockets(self._bind())
-        return server
-
     async def _run(self):
         _raise_fd_limit()
         loop = asyncio.get_running_loop()
@@ -986,12 +919,12 @@ class EmbedProxy(JupyterApp):
 
         self.child = self.make_child()
         self.forwarder = self.make_forwarder(self.child)
-        web_app = self.make_web_app(self.forwarder)
+        web_app = tornado_app.make_web_app(self, self.forwarder)
         self.front = None
         if self.fast_path:
-            self.http_server, self.front = await self._listen_front(web_app)
+            self.http_server, self.front = await tornado_app.listen_behind_front(self, web_app)
         else:
-            self.http_server = self._listen(web_app)
+            self.http_server = tornado_app.listen(self, web_app)
         if self.no_authentication:
             self.log.warning(
                 "Authentication is off (--no-authentication): anyone who can reach "
@@ -1109,54 +1042,6 @@ def _raise_fd_limit():
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     except (ImportError, ValueError, OSError):
         pass
-
-
-def _no_nodelay_toggle(value):
-    pass
-
-
-class _ProxyHTTPServer(httpserver.HTTPServer):
-    """Sets TCP_NODELAY once per connection.
-
-    Tornado turns it on and off around every response (two system calls per
-    request); the proxy writes whole chunks, so it can stay on.
-    """
-
-    def handle_stream(self, stream, address):
-        stream.set_nodelay(True)
-        stream.set_nodelay = _no_nodelay_toggle
-        super().handle_stream(stream, address)
-
-
-class _FrontContext(httpserver._HTTPRequestContext):
-    """A request's client address and scheme, as the front saw them.
-
-    The front sends them in ``X-Jhembed-Client: <scheme> <ip>`` (its own copy;
-    a client's is dropped); the header is removed before any handler sees it.
-    Client headers such as X-Forwarded-Proto stay as they are, for JupyterHub's
-    ``get_browser_protocol`` and the app.
-    """
-
-    def _apply_xheaders(self, headers):
-        value = headers.get(CLIENT_HEADER)
-        if value is None:
-            return
-        del headers[CLIENT_HEADER]
-        scheme, _, ip = value.partition(" ")
-        if netutil.is_valid_ip(ip):
-            self.remote_ip = ip
-        if scheme in ("http", "https"):
-            self.protocol = scheme
-
-
-class _BehindFrontHTTPServer(_ProxyHTTPServer):
-    """The tornado server on the front's internal socket (xheaders from the front only)."""
-
-    def handle_stream(self, stream, address):
-        context = _FrontContext(stream, address, self.protocol, self.trusted_downstream)
-        conn = httputil_http1.HTTP1ServerConnection(stream, self.conn_params, context)
-        self._connections.add(conn)
-        conn.start_serving(self)
 
 
 def _run_loop(coro):
