@@ -206,12 +206,12 @@ class ProxyConfig:
             raise ConfigError(
                 f"command not found: {program!r} (is it installed and on PATH={os.environ.get('PATH', '')}?)"
             )
-        if not self.no_authentication and not os.environ.get("JUPYTERHUB_API_TOKEN"):
+        if not self.no_authentication and not self.hub_api_token:
             raise ConfigError(
                 "no JupyterHub environment (JUPYTERHUB_API_TOKEN is not set): run this as a "
                 "JupyterHub spawner's command, or pass --no-authentication to serve without login"
             )
-        if not self.no_authentication and not os.environ.get("JUPYTERHUB_CLIENT_ID"):
+        if not self.no_authentication and not self.hub_client_id:
             raise ConfigError(
                 "JUPYTERHUB_CLIENT_ID is not set: the Hub gives it to the servers it spawns "
                 "(OAuth client); run this as a JupyterHub spawner's command"

@@ -65,6 +65,40 @@ class HttpOptions(HasTraits):
         """,
     ).tag(config=True)
 
+    # ---- the Hub's environment (what JupyterHub tells the server it spawns; not options) --
+
+    hub_api_token = Unicode(help="The server's Hub API token: ``$JUPYTERHUB_API_TOKEN``.")
+
+    @default("hub_api_token")
+    def _default_hub_api_token(self):
+        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+
+    hub_client_id = Unicode(help="The server's OAuth client id: ``$JUPYTERHUB_CLIENT_ID``.")
+
+    @default("hub_client_id")
+    def _default_hub_client_id(self):
+        return os.environ.get("JUPYTERHUB_CLIENT_ID", "")
+
+    hub_user = Unicode(help="The server's owner: ``$JUPYTERHUB_USER``.")
+
+    @default("hub_user")
+    def _default_hub_user(self):
+        return os.environ.get("JUPYTERHUB_USER", "")
+
+    hub_server_name = Unicode(
+        help="The server's name (empty: default): ``$JUPYTERHUB_SERVER_NAME``."
+    )
+
+    @default("hub_server_name")
+    def _default_hub_server_name(self):
+        return os.environ.get("JUPYTERHUB_SERVER_NAME", "")
+
+    hub_activity_url = Unicode(help="Where activity is posted: ``$JUPYTERHUB_ACTIVITY_URL``.")
+
+    @default("hub_activity_url")
+    def _default_hub_activity_url(self):
+        return os.environ.get("JUPYTERHUB_ACTIVITY_URL", "")
+
     # ---- internal TLS ------------------------------------------------------------------
 
     ssl_keyfile = Unicode(

@@ -71,15 +71,15 @@ class ProxyRuntime:
         return HubLogin(
             hub_auth=hub_auth,
             policy=policy,
-            owner=os.environ.get("JUPYTERHUB_USER", ""),
+            owner=self.hub_user,
             allow_token_login=self.allow_token_login,
             forward_user=self.forward_user,
             log=self.log,
         )
 
     def make_activity(self):
-        url = os.environ.get("JUPYTERHUB_ACTIVITY_URL", "")
-        token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        url = self.hub_activity_url
+        token = self.hub_api_token
         if not url or not token or not self.activity_interval:
             return None
         from .activity import ActivityReporter
@@ -94,7 +94,7 @@ class ProxyRuntime:
         return ActivityReporter(
             url=url,
             api_token=token,
-            server_name=os.environ.get("JUPYTERHUB_SERVER_NAME", ""),
+            server_name=self.hub_server_name,
             interval=self.activity_interval,
             exclude_paths=self.activity_exclude_paths,
             keep_alive=self.keep_alive,
