@@ -116,6 +116,19 @@ def test_generate_config_has_every_trait(tmp_path):
         assert f"c.EmbedProxy.{name}" in text, name
 
 
+def test_every_option_group_trait_is_an_own_option_of_embedproxy():
+    """The loops over class_own_traits here and in test_docs see every option."""
+    from jhembed.proxy.options_app import AppOptions
+    from jhembed.proxy.options_http import HttpOptions
+
+    groups = {*AppOptions.class_traits(config=True), *HttpOptions.class_traits(config=True)}
+    assert len(groups) > 30
+    assert set(EmbedProxy.class_own_traits(config=True)) == groups
+    for bad in ("--AppOptions.port=9", "--HttpOptions.bridge=True"):
+        code, _, err = run_cli(*NOAUTH, bad, "--", sys.executable)
+        assert code == 2 and "has no" in one_line_error(err), err
+
+
 def test_peer_flags_are_accepted():
     """Flags of jupyter standaloneproxy and jhsingle-native-proxy parse with the same meaning."""
     app = EmbedProxy()
