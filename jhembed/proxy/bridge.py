@@ -25,6 +25,15 @@ import sys
 from html import escape
 from pathlib import Path
 
+# the bridge's own file types, fixed: mimetypes reads /etc/mime.types, which differs by machine
+_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
+
+
+def _content_type(name):
+    ext = os.path.splitext(name)[1].lower()
+    return _TYPES.get(ext) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
 _HEAD_START = re.compile(rb"<head(?:\s[^>]*)?>", re.I)
 _HEAD_END = re.compile(rb"</head\s*>", re.I)
 _BODY_START = re.compile(rb"<body[^>]*>", re.I)
@@ -61,7 +70,7 @@ def static_file(root, name, if_none_match=None):
         return None
     etag = f'"{hashlib.sha512(body).hexdigest()}"'
     headers = [
-        ("Content-Type", mimetypes.guess_type(name)[0] or "application/octet-stream"),
+        ("Content-Type", _content_type(name)),
         ("Etag", etag),
         ("Last-Modified", email.utils.formatdate(int(mtime), usegmt=True)),
     ]
