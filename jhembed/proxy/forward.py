@@ -294,7 +294,20 @@ class Forwarder:
         )
 
     def log_request(self, handler):
-        status = handler.get_status()
+        request = handler.request
+        self.log_line(
+            handler.get_status(),
+            request.method,
+            request.uri,
+            request.remote_ip,
+            1000.0 * request.request_time(),
+            # a request the front relayed here: the tests count these
+            relayed=getattr(request.connection.context, "relayed", False),
+        )
+
+    def log_line(self, status, method, uri, remote_ip, elapsed_ms, relayed=False):
+        """One request log line (the tornado app's and the front's answers): successes only
+        with --debug, 4xx warnings (503 debug: the Hub's readiness probe), 5xx errors."""
         if status < 400:
             if not self.log_debug:
                 return
@@ -303,16 +316,14 @@ class Forwarder:
             log = self.log.warning if status != 503 else self.log.debug
         else:
             log = self.log.error
-        request = handler.request
         log(
             "%d %s %s (%s) %.2fms%s",
             status,
-            request.method,
-            scrub_uri(request.uri),
-            request.remote_ip,
-            1000.0 * request.request_time(),
-            # a request the front relayed here: the tests count these
-            " relayed" if getattr(request.connection.context, "relayed", False) else "",
+            method,
+            scrub_uri(uri),
+            remote_ip,
+            elapsed_ms,
+            " relayed" if relayed else "",
         )
 
 

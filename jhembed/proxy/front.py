@@ -462,16 +462,8 @@ class Front:
 
     def log_answer(self, req, status, remote_ip, started):
         """One line per answer of the front's, as the tornado app logs its requests."""
-        if status < 400:
-            if not self.fw.log_debug:
-                return
-            log = self.log.debug
-        elif status < 500 or status == 503:
-            log = self.log.warning if status != 503 else self.log.debug
-        else:
-            log = self.log.error
         elapsed = 1000.0 * (self.loop.time() - started)
-        log("%d %s %s (%s) %.2fms", status, req.method, scrub_uri(req.url), remote_ip, elapsed)
+        self.fw.log_line(status, req.method, req.url, remote_ip, elapsed)
 
 
 class ClientConnection(asyncio.Protocol):
