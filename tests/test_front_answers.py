@@ -53,13 +53,7 @@ class Running:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         try:
             writer.write(raw)
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-            lines = head.decode("latin-1").split("\r\n")
-            headers = {}
-            for line in lines[1:]:
-                if line:
-                    name, _, value = line.partition(":")
-                    headers[name.strip().lower()] = value.strip()
+            status, headers = await _read_head(reader)
             head_only = raw.startswith(b"HEAD ")
             length = 0 if head_only else int(headers.get("content-length", "0"))
             body = await asyncio.wait_for(reader.readexactly(length), 5)
@@ -67,7 +61,7 @@ class Running:
                 closed = await asyncio.wait_for(reader.read(1), 0.1) == b""
             except asyncio.TimeoutError:
                 closed = False
-            return int(lines[0].split()[1]), headers, body, closed
+            return status, headers, body, closed
         finally:
             writer.close()
 
@@ -308,8 +302,8 @@ async def page_app():
     server.close()
 
 
-async def _read_response(reader):
-    """(status, headers, body) of one response, Content-Length or chunked."""
+async def _read_head(reader):
+    """(status, headers dict with lower-case names) of one response head."""
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
     lines = head.decode("latin-1").split("\r\n")
     headers = {}
@@ -317,6 +311,12 @@ async def _read_response(reader):
         if line:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
+    return int(lines[0].split()[1]), headers
+
+
+async def _read_response(reader):
+    """(status, headers, body) of one response, Content-Length or chunked."""
+    status, headers = await _read_head(reader)
     if "content-length" in headers:
         body = await reader.readexactly(int(headers["content-length"]))
     else:
@@ -327,7 +327,7 @@ async def _read_response(reader):
             if not size:
                 break
             body += data[:-2]
-    return int(lines[0].split()[1]), headers, body
+    return status, headers, body
 
 
 async def test_bridge_tag_added_by_the_front(front_factory, page_app):
