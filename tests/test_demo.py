@@ -35,6 +35,23 @@ async def wait_for(url, proc, timeout=120):
     raise AssertionError(f"{url} did not answer")
 
 
+def readme_demo_urls():
+    """The URLs the README's demo paragraph tells a newcomer to open, cut out the way
+    a reader (or a script) cuts them: from ``http`` to the next whitespace."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("`make demo` starts") : text.index("Ctrl-C stops everything")]
+    return re.findall(r"https?://\S+", section)
+
+
+def test_readme_demo_urls_stand_alone():
+    """Each demo URL in the README is whole when cut at whitespace: no trailing comma,
+    bracket or backtick that a copied link or a link checker would keep."""
+    urls = readme_demo_urls()
+    assert len(urls) >= 2
+    for url in urls:
+        assert re.fullmatch(r"http://(127\.0\.0\.1|localhost):\d+/[\w/.-]*", url), url
+
+
 @pytest.mark.hub  # python -m jhembed.demo with this interpreter: runs on JupyterHub 5 too
 async def test_demo_host_site_embeds_apps(tmp_path):
     hub_port, host_port = free_port(), free_port()
@@ -158,6 +175,12 @@ async def test_make_demo_with_its_default_ports(tmp_path):
     try:
         await wait_for(f"http://127.0.0.1:{defaults['--hub-port']}/hub/login", proc)
         await wait_for(f"http://localhost:{defaults['--host-port']}/", proc)
+        # every URL the README's demo paragraph names, as written there
+        urls = readme_demo_urls()
+        assert f"http://localhost:{defaults['--host-port']}/" in urls
+        assert f"http://127.0.0.1:{defaults['--hub-port']}/" in urls
+        for url in urls:
+            await wait_for(url, proc, timeout=10)
         from jhembed.demo.__main__ import _host_site_addresses
 
         async with aiohttp.ClientSession() as s:

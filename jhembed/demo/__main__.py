@@ -29,19 +29,30 @@ from .host import HostSite
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _wait_for_hub(url, proc, timeout=90):
+HUB_START_TIMEOUT = 90
+
+
+def _wait_for_hub(url, proc, api_url, timeout=HUB_START_TIMEOUT):
+    """Wait for the Hub's own API port first, then for its public URL: asking the
+    public URL before the Hub listens makes configurable-http-proxy log a 404 and a
+    stack trace of its failed error page on every poll."""
     deadline = time.monotonic() + timeout
+    _wait_for(api_url, proc, deadline)
+    _wait_for(url + "hub/api/", proc, deadline)
+
+
+def _wait_for(url, proc, deadline):
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(
                 f"jhembed demo: JupyterHub exited with code {proc.returncode}; see its log above"
             )
         try:
-            with urlopen(url + "hub/api/", timeout=2):
+            with urlopen(url, timeout=2):
                 return
         except (URLError, OSError):
             time.sleep(0.3)
-    raise SystemExit(f"jhembed demo: JupyterHub did not answer at {url} in {timeout}s")
+    raise SystemExit(f"jhembed demo: JupyterHub did not answer at {url} in {HUB_START_TIMEOUT} s")
 
 
 # (flag, default, host it binds, what listens there)
@@ -142,7 +153,7 @@ def main(argv=None):
         start_new_session=True,
     )
     try:
-        _wait_for_hub(hub_url, hub)
+        _wait_for_hub(hub_url, hub, f"http://127.0.0.1:{args.hub_api_port}/hub/api/")
         site = HostSite(hub_url, token, demo_dir / "host-site.sqlite")
         print(
             "\n"
