@@ -234,6 +234,16 @@ class Front:
             elif isinstance(client.exchange, _Pipe):
                 client.exchange.going_away()
 
+    async def drain(self, timeout):
+        """Wait (up to ``timeout`` seconds) for the exchanges under way to end, so that
+        a request whose app just went away still gets its 502 before ``close_all``."""
+        deadline = self.loop.time() + timeout
+        while self.loop.time() < deadline and any(
+            client.exchange is not None and not isinstance(client.exchange, _Pipe)
+            for client in self.clients
+        ):
+            await asyncio.sleep(0.02)
+
     def close_all(self):
         for client in list(self.clients):
             client.close()

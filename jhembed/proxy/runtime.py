@@ -253,6 +253,7 @@ class ProxyRuntime:
                 except (asyncio.CancelledError, Exception):
                     pass
             if self.front is not None:
+                await self.front.drain(SHUTDOWN_DRAIN)
                 self.front.close_all()
             await self.http_server.close_all_connections()
         return exit_code
@@ -283,6 +284,10 @@ class ProxyRuntime:
         if self.generate_config:
             return super().start()
         return _run_loop(self._run())
+
+
+# seconds the exchanges under way get to end (the app is gone: they answer 502) at shutdown
+SHUTDOWN_DRAIN = 5
 
 
 def _refuse(error):
