@@ -149,6 +149,31 @@ async def test_forwarded_head_with_a_length_ends(mode, tmp_path):  # hole 2
         assert answers[1][2] == recorder.BODY
 
 
+# -- an upgrade that is not a websocket: a plain request (relayed to tornado until issue 15) ---
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_upgrade_not_websocket_forwarded_as_a_plain_request(mode, tmp_path):
+    proxy, out = recording_proxy(tmp_path, "--debug", *mode)
+    async with proxy as p:
+        raw = (
+            b"GET %st/h2c HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\n"
+            b"Connection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABk\r\n\r\n"
+        ) % PREFIX.encode()
+        [(status, _, body)] = await conversation(p.port, (raw, False))
+        assert (status, body) == (200, recorder.BODY)
+        [got] = await until_recorded(out, 1)
+        headers = header_map(got)
+        assert got["url"] == "/t/h2c"
+        assert "upgrade" not in headers and "http2-settings" not in headers, headers
+        assert "upgrade" not in headers.get("connection", "").lower(), headers
+        await asyncio.sleep(0.2)
+        lines = [line for line in p.output().splitlines() if "GET /user/u/t/h2c" in line]
+        assert not [line for line in lines if line.endswith(" relayed")], lines
+        if mode:  # the search finds tornado's line (--debug), unmarked
+            assert lines, p.output()[-2000:]
+
+
 # -- hole 3: Hub and jhembed cookies of any server never reach the app ------------------------
 
 SIBLING_COOKIES = (
@@ -424,9 +449,7 @@ def login_requests(prefix, cookie_name):
                                % (p, host), False),
         "websocket url token": (b"GET %slogin-proof-ws?token=bogus HTTP/1.1\r\n%s%s\r\n"
                                 % (p, host, ws), False),
-        "not a websocket": (b"GET %slogin-proof-h2c HTTP/1.1\r\n%sUpgrade: h2c\r\n"
-                            b"Connection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABk\r\n"
-                            b"\r\n" % (p, host), False),
+        # (not a websocket, e.g. Upgrade: h2c: CHP closes those; see test_upgrade_not_websocket)
         "empty url token": (b"GET %slogin-proof?token= HTTP/1.1\r\n%s\r\n" % (p, host), False),
         "token after ;": (b"GET %slogin-proof?a=1;token=bogus HTTP/1.1\r\n%s\r\n" % (p, host),
                           False),
@@ -555,11 +578,9 @@ async def test_hub_front_forwards_what_it_relayed(hub, name):
     auth = b"Authorization: token %s\r\n" % token
     ws = (b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")  # fmt: skip
-    h2c = b"Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABk\r\n"
     requests = [
         b"GET %srelay-test-ws?a=1&token=%s&b=2 HTTP/1.1\r\nHost: x\r\n%s\r\n" % (p, token, ws),
         b"GET %srelay-test-ws-enc?%%74oken=%s HTTP/1.1\r\nHost: x\r\n%s\r\n" % (p, token, ws),
-        b"GET %srelay-test-h2c HTTP/1.1\r\nHost: x\r\n%s%s\r\n" % (p, auth, h2c),
         b"GET %srelay-test-empty?token=&x=1 HTTP/1.1\r\nHost: x\r\n%s\r\n" % (p, auth),
         b"GET %srelay-test-semi?x=1;token=%s HTTP/1.1\r\nHost: x\r\n%s\r\n" % (p, token, auth),
         b"GET %soauth_callback/relay-test HTTP/1.1\r\nHost: x\r\n%s\r\n" % (p, auth),
@@ -576,15 +597,11 @@ async def test_hub_front_forwards_what_it_relayed(hub, name):
         await asyncio.sleep(0.1)
     got = {r["url"].split("/")[-1]: r for r in hub_requests(hub, name, "relay-test")}
     assert sorted(got) == sorted([
-        "relay-test-ws?a=1&b=2", "relay-test-ws-enc", "relay-test-h2c",
+        "relay-test-ws?a=1&b=2", "relay-test-ws-enc",
         "relay-test-empty?x=1", "relay-test-semi?x=1", "relay-test",
     ]), sorted(got)  # fmt: skip
     for request in got.values():
         assert hub.token not in str(request), request
-    # not a websocket: a plain request, its Upgrade and the Connection names dropped
-    h2c = header_map(got["relay-test-h2c"])
-    assert "upgrade" not in h2c and "http2-settings" not in h2c, h2c
-    assert "upgrade" not in h2c.get("connection", "").lower(), h2c
     assert header_map(got["relay-test-ws?a=1&b=2"])["upgrade"].lower() == "websocket"
     if name == "fast":
         await asyncio.sleep(0.3)
