@@ -17,12 +17,13 @@ httptools and sorts each one:
 - **answered here, login** (login.py): the login redirect, the frame login
   page, the OAuth callback, token login and the login refusals (not logged
   in, invalid token, cross-site, access denied, Hub unavailable).
-- **relayed**: what is left (a websocket logging in with ``?token=``, bridge
-  pages of allowed users, non-websocket upgrades) goes byte for byte to the
-  proxy's tornado application on an internal Unix socket.
+- also forwarded: a websocket logging in with ``?token=`` (checked by the
+  login, the token taken out of the app's URI) and an upgrade that is not a
+  websocket (as a plain request, the connection closed after it).
 
-Only what the front can decide without doubt is forwarded here; when in
-doubt, it relays.
+With the default options nothing is relayed any more; RELAY (byte for byte to
+the proxy's tornado application on an internal Unix socket) is left until
+that application goes (issue 15).
 """
 
 from __future__ import annotations
