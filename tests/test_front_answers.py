@@ -356,4 +356,48 @@ async def test_bridge_tag_added_by_the_front(front_factory, page_app):
     assert headers["transfer-encoding"] == "chunked"
     assert p.front.answered == 0  # all forwarded by the front, none relayed (that would be 502)
     assert p.front.relayed == 0
-    assert p.front.relayed == 0
+
+
+async def test_not_a_websocket_upgrade_forwarded_as_a_plain_request(front_factory, page_app):
+    """Upgrade: h2c (relayed to the tornado app until issue 15): the app gets a plain
+    request, without Upgrade, Connection and the headers Connection names."""
+    seen = []
+
+    async def serve(reader, writer):
+        seen.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(_app_response("/json"))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        p = await front_factory(app_port=server.sockets[0].getsockname()[1])
+        raw = _get(
+            PREFIX + "h2c?q=1",
+            "Upgrade: h2c",
+            "Connection: Upgrade, HTTP2-Settings",
+            "HTTP2-Settings: AAMAAABk",
+        )
+        status, headers, body, closed = await p.send(raw)
+    finally:
+        server.close()
+    assert (status, body, closed) == (200, b"{}", True)
+    [head] = seen
+    lines = head.decode("latin-1").lower().split("\r\n")
+    assert lines[0] == "get /h2c?q=1 http/1.1"  # the prefix stripped, as for any request
+    names = {line.partition(":")[0] for line in lines[1:] if line}
+    assert not names & {"upgrade", "http2-settings"}, lines
+    assert not [line for line in lines if line.startswith("connection:") and "upgrade" in line]
+    assert (p.front.answered, p.front.relayed) == (0, 0)
+
+
+async def test_relay_counter_positive_control(front_factory, monkeypatch):
+    """The counter the tests above read does count: a request sorted RELAY (nothing the
+    front sorts so by default any more) reaches the internal address, where nothing listens."""
+    from jhembed.proxy import front as _front
+
+    p = await front_factory()
+    monkeypatch.setattr(p.front, "sort", lambda req: _front.RELAY)
+    status, _, _, _ = await p.send(_get(PREFIX + "echo"))
+    assert status == 502
+    assert p.front.relayed == 1

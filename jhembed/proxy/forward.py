@@ -164,17 +164,17 @@ class Forwarder:
 
     def upstream_path(self, uri):
         """Path and query to request from the app, given the client's raw URI."""
+        if self.auth is not None:
+            # a websocket may log in with ?token=; a page's token was consumed by
+            # the login (or sent with a separator the login does not read): the
+            # app never sees one
+            uri = _strip_token(uri)
         if self.strip_prefix:
             return uri[self.prefix_len :]
         return uri
 
     def upstream_url(self, uri, scheme="http"):
         base = self.upstream_base if scheme == "http" else "ws" + self.upstream_base[4:]
-        if self.auth is not None:
-            # a websocket may log in with ?token=; a page's token was consumed by
-            # the login (or sent with a separator the login does not read): the
-            # app never sees one
-            uri = _strip_token(uri)
         return URL(base + self.upstream_path(uri), encoded=True)
 
     def request_headers(self, request, *, user=None, websocket_handshake=False):

@@ -17,12 +17,13 @@ httptools and sorts each one:
 - **answered here, login** (login.py): the login redirect, the frame login
   page, the OAuth callback, token login and the login refusals (not logged
   in, invalid token, cross-site, access denied, Hub unavailable).
-- **relayed**: what is left (a websocket logging in with ``?token=``, bridge
-  pages of allowed users, non-websocket upgrades) goes byte for byte to the
-  proxy's tornado application on an internal Unix socket.
+- also forwarded: a websocket logging in with ``?token=`` (checked by the
+  login, the token taken out of the app's URI) and an upgrade that is not a
+  websocket (as a plain request, the connection closed after it).
 
-Only what the front can decide without doubt is forwarded here; when in
-doubt, it relays.
+With the default options nothing is relayed any more; RELAY (byte for byte to
+the proxy's tornado application on an internal Unix socket) is left until
+that application goes (issue 15).
 """
 
 from __future__ import annotations
@@ -165,14 +166,11 @@ class Front:
         self.cache = {}
         self.checking = {}  # credential -> future of a Hub check under way
         self.cache_max_age = self.login.hub_auth.cache_max_age if self.login else 0
-        relayed = []
         self.sign_in = None
         self.callback_path = None
         if self.login is not None:
             self.sign_in = SignIn(self.login, cookie_secret=cookie_secret, log=log)
             self.callback_path = self.sign_in.callback_path
-            relayed.append(self.callback_path)
-        self.relayed_prefixes = tuple(relayed)
         # the add-slash redirect; the entry-point mount redirect (its prefix, with or without /)
         self.bare_prefix = self.base_url.rstrip("/") if self.base_url != "/" else None
         self.mount_paths = (
@@ -311,16 +309,15 @@ class Front:
             return LOGIN  # the OAuth callback
         if not path.startswith(self.base_url):
             return self._answer(req, answers.not_found(self.base_url, html=html))
-        if path.startswith(self.relayed_prefixes):
-            return RELAY
         if ("." in path or "%" in path) and _has_dot_segments(path):
             return self._answer(req, answers.dot_segments(html=html))
         if self.static_prefix is not None and path.startswith(self.static_prefix):
             return self._static(req, path, html)
+        if req.upgrade and (req.header("Upgrade") or "").lower() != "websocket":
+            # not a websocket: forwarded as a plain request (Upgrade and Connection
+            # dropped, as hop-by-hop headers); the connection closes after it
+            req.upgrade = False
         if req.upgrade:
-            upgrade = req.header("Upgrade") or ""
-            if upgrade.lower() != "websocket":
-                return RELAY  # tornado forwards it as a plain request
             if method != "GET":
                 return self._answer(req, answers.method_not_allowed(method, ("GET",), html=html))
             origin = req.header("Origin")
@@ -343,12 +340,10 @@ class Front:
         if state == _child.STARTING:
             # before the login: the Hub's readiness probe must see 503 until the app answers
             return self._unavailable(req)
-        if query and self.login is not None and has_param(query, "token"):
-            # token login, or a websocket logging in with ?token= (however encoded)
-            if req.upgrade or not url_token(query):
-                return RELAY
-            if req.method == "OPTIONS" and req.header("Access-Control-Request-Method"):
-                return RELAY  # CORS preflight
+        if query and self.login is not None and has_param(query, "token") and url_token(query):
+            # token login, or a websocket logging in with ?token= (names decoded); an
+            # empty token (or one after a separator tornado does not read) logs nobody
+            # in: the other credentials count, and the app's URI goes without it
             return LOGIN
         login = self.login
         if login is None:
