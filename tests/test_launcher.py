@@ -712,7 +712,9 @@ def test_share_code_expiry_choices_as_the_docs_show():
     from jhembed.launcher.app import Launcher
 
     doc = (HERE.parent / "docs" / "launcher.md").read_text()
-    (snippet,) = re.findall(r"^ *(jhembed\.launcher\.configure\(c, options=.*share_code.*)$", doc, re.M)
+    (snippet,) = re.findall(
+        r"^ *(jhembed\.launcher\.configure\(c, options=.*share_code.*)$", doc, re.M
+    )
     c = Config()
     jhembed.configure(c, apps={"lab": "jupyterlab"})
     exec(snippet, {"jhembed": jhembed, "c": c})
