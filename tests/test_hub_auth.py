@@ -532,3 +532,56 @@ async def test_oauth_callback_needs_the_state_cookie_of_the_browser_that_started
             assert r.status == 302, await r.text()
         echo = await get_json(alice, url + "echo")
         assert echo["path"].endswith("/echo")
+
+
+async def test_starting_page_shows_the_app_output_to_the_owner_only(hub_factory):
+    """While the app starts (it prints, then sleeps before listening), the 503 page carries
+    its latest output for the owner's token; anonymous, another user, a user the server is
+    shared with and the admin get the bare 503; a secret the app printed is scrubbed."""
+    say = "warming up <b>model</b>; token=leakedsecret123"
+    args = ["--debug", "--", sys.executable, TESTAPP, "--port", "{port}"]
+    args += ["--start-delay", "20", "--say", say]
+    hub = await hub_factory(f"c.Spawner.cmd = ['jupyter-embedproxy']\nc.Spawner.args = {args!r}\n")
+    for name in ("alice", "bob", "carol"):
+        await hub.create_user(name)
+    tokens = {name: await hub.user_token(name) for name in ("alice", "bob", "carol", "admin")}
+    status, body = await hub.api("POST", "users/alice/server", json_body=hub.spawn_body({}))
+    assert status == 202, body  # pending: the app sleeps before it listens
+
+    async def proxy_listens():
+        return bool(re.findall(r"listening on http://127\.0\.0\.1:\d+/user/alice/", hub.log_text()))
+
+    await _wait_for(proxy_listens, "the proxy listens")
+    url = _direct_url(hub, "alice")
+    status, body = await hub.api("POST", "shares/alice/", json_body={"user": "carol"})
+    assert status == 200, body
+
+    async def page(token=None, accept="text/html"):
+        headers = {"Accept": accept}
+        if token:
+            headers["Authorization"] = f"token {token}"
+        async with aiohttp.ClientSession() as s:
+            async with s.get(url, headers=headers, allow_redirects=False) as r:
+                return r.status, await r.text()
+
+    async def owner_sees_it():
+        status, text = await page(tokens["alice"])
+        assert status == 503, text
+        return "warming up" in text
+
+    await _wait_for(owner_sees_it, "the owner sees the app's output on the 503 page")
+    status, text = await page(tokens["alice"])
+    assert "warming up &lt;b&gt;model&lt;/b&gt;; token=[secret]" in text, text
+    assert "leakedsecret123" not in text and "<b>model" not in text
+    status, text = await page(tokens["alice"], accept="*/*")
+    assert status == 503 and "warming up <b>model</b>; token=[secret]" in text, text
+    for who in (None, "bob", "carol", "admin"):
+        status, text = await page(tokens[who] if who else None)
+        assert status == 503 and "is starting" in text, (who, status, text)
+        assert "warming up" not in text and "owner" not in text, (who, text)
+    # the proxy's log of the app's line (in the Hub's log) is scrubbed as well
+    logged = [line for line in hub.log_text().splitlines() if "] warming up" in line]
+    assert logged and all("leakedsecret123" not in line for line in logged), logged
+    await hub.wait_ready("alice")
+    status, text = await page(tokens["alice"])
+    assert status == 200, text

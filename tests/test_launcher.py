@@ -14,6 +14,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import quote
 
 import aiohttp
@@ -63,6 +64,8 @@ jhembed.configure(
         }},
         "board": {{"command": {ECHO!r}, "viewers_may_start": True, "keep_alive": True}},
         "open": {{"command": {ECHO!r}, "public": True}},
+        # shared with a 60 s share code as the module starts (the `early_code` fixture)
+        "coded": {{"command": {ECHO!r}}},
         # prints while it starts, secrets among it
         "chatty": {{"command": {CHATTY!r} + {ECHO!r} + ["--start-delay", "2"]}},
         # revoked shares take effect after the proxy's token cache: 1 s here
@@ -74,7 +77,11 @@ jhembed.configure(
     }},
 )
 # the admin's own templates (here: error.html only) win over the shipped ones
-jhembed.launcher.configure(c, template_dir=os.environ["TEST_LAUNCHER_TEMPLATES"])
+jhembed.launcher.configure(
+    c,
+    template_dir=os.environ["TEST_LAUNCHER_TEMPLATES"],
+    options={{"share_code_expiry": [60, 3600, 86400]}},
+)
 c.JupyterHub.load_groups = {{"team": {{"users": ["carol", "alice"]}}}}
 """
 USERS = ["alice", "bob", "carol", "dave"]  # alice and carol are in group "team"
@@ -118,6 +125,50 @@ class Page:
             return r.status, await r.text()
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def early_code(hub):
+    """A share code of alice's "coded" server with JupyterHub's shortest expiry (60 s),
+    made through the launcher by the module's first test; bob accepts it before it
+    expires and opens the server. The module's last test waits the expiry out."""
+    async with hub.login("alice") as s:
+        alice = Page(hub, s)
+        url = await start_with_launcher(hub, alice, "alice", "coded")
+        status, text = await alice.get("share/coded")
+        assert '<option value="60">1 minute</option>' in text, text
+        status, text = await alice.post("share/coded", {"action": "code", "expires_in": "60"})
+        assert status == 200, text
+        accept = html.unescape(re.search(r'<pre id="new-code">([^<]+)</pre>', text).group(1))
+    status, codes = await hub.api("GET", "share-codes/alice/coded")
+    assert status == 200, codes
+    (code,) = codes["items"]
+    expires = datetime.datetime.fromisoformat(code["expires_at"].replace("Z", "+00:00"))
+    assert 0 < (expires - now()).total_seconds() <= 60, code
+    assert await opens(hub, "bob", url) == 403
+    assert await accept_code(hub, "bob", accept) == 200
+    assert await opens(hub, "bob", url) == 200
+    return SimpleNamespace(url=url, accept=accept, expires=expires)
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+async def accept_code(hub, user, accept):
+    """``user`` accepts a share code on the Hub's page: the status of the acceptance
+    (the page's own when it refuses the code)."""
+    async with hub.login(user) as s:
+        async with s.get(accept) as r:
+            page = await r.text()
+            if r.status != 200:
+                return r.status
+        form = {
+            "_xsrf": html.unescape(re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)),
+            "code": html.unescape(re.search(r'name="code" value="([^"]+)"', page).group(1)),
+        }
+        async with s.post(accept, data=form) as r:
+            return r.status
+
+
 def message(text):
     m = re.search(r'id="message"[^>]*>([^<]*)<', text)
     return html.unescape(m.group(1)) if m else ""
@@ -140,7 +191,8 @@ async def wait_ready(hub, user, name, timeout=30):
 
 
 @hub_test
-async def test_catalog_start_progress_stop(hub):
+async def test_catalog_start_progress_stop(hub, early_code):
+    # (early_code: first of all, so that the module's last test waits out less of its expiry)
     async with hub.login("alice") as s:
         alice = Page(hub, s)
         status, text = await alice.get()
@@ -268,24 +320,14 @@ async def test_sharing_with_users_groups_and_codes(hub):
         accept = html.unescape(re.search(r'<pre id="new-code">([^<]+)</pre>', text).group(1))
         assert "/hub/accept-share?code=" in accept
         assert len(re.findall(r'<tr data-id="sc_', text)) == 1
-    # the code carries the chosen expiry to the Hub, which refuses it after that
-    # (a code's expiry is at least 60 s: waiting it out is JupyterHub's own test)
+    # the code carries the chosen expiry to the Hub (waiting one out: the module's last test)
     status, codes = await hub.api("GET", "share-codes/alice/plain")
     assert status == 200, codes
     (code,) = codes["items"]
-    left = datetime.datetime.fromisoformat(code["expires_at"].replace("Z", "+00:00")) - (
-        datetime.datetime.now(datetime.timezone.utc)
-    )
+    left = datetime.datetime.fromisoformat(code["expires_at"].replace("Z", "+00:00")) - now()
     assert 3500 < left.total_seconds() <= 3600, code
+    assert await accept_code(hub, "dave", accept) == 200
     async with hub.login("dave") as s:
-        async with s.get(accept) as r:
-            page = await r.text()
-        form = {
-            "_xsrf": html.unescape(re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)),
-            "code": html.unescape(re.search(r'name="code" value="([^"]+)"', page).group(1)),
-        }
-        async with s.post(accept, data=form) as r:
-            assert r.status == 200, await r.text()
         status, text = await Page(hub, s).get()
         assert ("alice", "plain") in shared_with_me(text)
     assert await opens(hub, "dave", url) == 200
@@ -644,3 +686,46 @@ def test_keep_alive_is_the_proxy_flag():
     public = make_app("open", {"command": ["x"], "public": True})
     assert "--no-authentication" in spawner.proxy_flags(public)
     assert "--no-authentication" not in spawner.proxy_flags(on)
+
+
+# -- keep this test last: it waits out the share code the module's first test made
+
+
+@hub_test
+async def test_share_code_stops_after_its_expiry(hub, early_code):
+    """The 60 s code bob accepted in time (early_code) no longer lets anyone in: dave's
+    acceptance is refused and he gets 403 on the server; bob's share stays."""
+    left = (early_code.expires - now()).total_seconds()
+    if left > 0:
+        await asyncio.sleep(left + 0.5)  # only what the module's other tests left over
+    assert await accept_code(hub, "dave", early_code.accept) == 404
+    assert await opens(hub, "dave", early_code.url) == 403
+    assert await opens(hub, "bob", early_code.url) == 200
+
+
+def test_share_code_expiry_choices_as_the_docs_show():
+    from traitlets import TraitError
+    from traitlets.config import Config
+
+    import jhembed
+    import jhembed.launcher
+    from jhembed.launcher.app import Launcher
+
+    doc = (HERE.parent / "docs" / "launcher.md").read_text()
+    (snippet,) = re.findall(
+        r"^ *(jhembed\.launcher\.configure\(c, options=.*share_code.*)$", doc, re.M
+    )
+    c = Config()
+    jhembed.configure(c, apps={"lab": "jupyterlab"})
+    exec(snippet, {"jhembed": jhembed, "c": c})
+    (service,) = c.JupyterHub.services
+    # a list: the flag once per item (traitlets deprecates --X.y=[...])
+    args = service["command"][3:]
+    assert args == [f"--Launcher.share_code_expiry={s}" for s in (600, 3600, 86400)]
+    launcher = Launcher()
+    launcher.parse_command_line(args)
+    assert launcher.share_code_expiry == [600, 3600, 86400]
+    assert Launcher().share_code_expiry == [3600, 86400, 604800]
+    for wrong in ([], [59], [3600, 365 * 86400 + 1]):
+        with pytest.raises(TraitError, match=r"Launcher.share_code_expiry: seconds from 60 to"):
+            Launcher(share_code_expiry=wrong)

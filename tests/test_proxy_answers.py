@@ -93,6 +93,28 @@ def test_app_starting_and_down():
     assert answers.proxy_error(html=False)[0] == 500
 
 
+def test_starting_page_with_the_owners_output():
+    output = "loading <model> & data\ntoken=[secret]"
+    status, headers, body = answers.unavailable("lab", "starting", None, html=True, output=output)
+    assert status == 503 and ("Retry-After", "1") in headers
+    assert b"shown to you, the owner, only" in body
+    # escaped, in a <pre>: the app's output is never markup
+    assert b"<pre>loading &lt;model&gt; &amp; data\ntoken=[secret]</pre>" in body
+    assert b"<model>" not in body
+    _, _, text = answers.unavailable("lab", "starting", None, html=False, output=output)
+    assert text == (
+        b"lab is starting: This page reloads by itself when the app is ready. The app's "
+        b"latest output (shown to you, the owner, only):\nloading <model> & data\n"
+        b"token=[secret]\n"
+    )
+    # without output (everyone but the owner): the page says nothing about it
+    _, _, body = answers.unavailable("lab", "starting", None, html=True)
+    assert b"<pre>" not in body and b"owner" not in body
+    # the output goes on the starting page only
+    _, _, body = answers.unavailable("lab", "restarting", 3, html=True, output=output)
+    assert b"loading" not in body
+
+
 def test_no_answer_carries_framing_headers():
     framing = {"content-length", "transfer-encoding", "connection"}
     for answer in (

@@ -188,7 +188,10 @@ def main():
     parser.add_argument("--prefix", default="/")
     parser.add_argument("--start-delay", type=float, default=0)
     parser.add_argument("--fail-start", action="store_true")
+    parser.add_argument("--say", default="", help="a line printed at start, before the delay")
     args = parser.parse_args()
+    if args.say:
+        print(args.say, flush=True)
     if args.fail_start:
         print("testapp: failing on purpose before listening", flush=True)
         sys.exit(7)

@@ -33,6 +33,9 @@ from ..client import HubClient
 from . import pages
 from .setup import CATALOG_ENV, TEMPLATE_DIR_ENV
 
+# JupyterHub's bounds for a share code's expires_in (jupyterhub/apihandlers/shares.py)
+_MIN_EXPIRY, _MAX_EXPIRY = 60, 365 * 24 * 3600
+
 
 def _share_dirs():
     here = Path(__file__).resolve().parents[2] / "share" / "jupyterhub" / "jhembed"
@@ -139,8 +142,23 @@ class Launcher(Application):
     share_code_expiry = List(
         Integer(),
         default_value=[3600, 86400, 7 * 86400],
-        help="""Expiry times (seconds) offered for share codes. Default: an hour, a day, a week.""",
+        help="""Expiry times (seconds) offered for share codes, in the order shown; the
+        second one is preselected. Each from 60 (JupyterHub's shortest) to 31536000 (a
+        year, its longest). Default: an hour, a day, a week, i.e. ``[3600, 86400, 604800]``.
+        Example: ``c.Launcher.share_code_expiry = [600, 3600, 86400]``, or through
+        ``jhembed.launcher.configure(c, options={"share_code_expiry": [600, 3600]})``.""",
     ).tag(config=True)
+
+    @validate("share_code_expiry")
+    def _valid_expiry(self, proposal):
+        values = proposal["value"]
+        wrong = [v for v in values if not _MIN_EXPIRY <= v <= _MAX_EXPIRY]
+        if not values or wrong:
+            raise TraitError(
+                f"Launcher.share_code_expiry: seconds from {_MIN_EXPIRY} to {_MAX_EXPIRY} "
+                f"(JupyterHub's limits for share codes), at least one; got {values!r}"
+            )
+        return values
 
     def _log_level_default(self):
         return logging.INFO

@@ -97,6 +97,20 @@ def _find_role(load_roles, name):
     return None
 
 
+def _command_line(key, value):
+    """``--Launcher.<key>=`` arguments as traitlets reads them: a list or a dict gives
+    the flag once per item (its ``--X.y=[...]`` form is deprecated since traitlets 5)."""
+
+    def text(v):
+        return v if isinstance(v, str) else json.dumps(v)
+
+    if isinstance(value, (list, tuple)):
+        return [f"--Launcher.{key}={text(v)}" for v in value]
+    if isinstance(value, dict):
+        return [f"--Launcher.{key}={k}={text(v)}" for k, v in value.items()]
+    return [f"--Launcher.{key}={text(value)}"]
+
+
 def configure(c, *, name="apps", port=None, home_link=True, template_dir="", options=None):
     """Add the launcher service to the Hub's config ``c``; call it after the catalog is set.
 
@@ -144,8 +158,7 @@ def configure(c, *, name="apps", port=None, home_link=True, template_dir="", opt
             raise TraitError(
                 f"jhembed.launcher.configure: options[{key!r}] is not a Launcher option"
             )
-        text = value if isinstance(value, str) else json.dumps(value)
-        args.append(f"--Launcher.{key}={text}")
+        args += _command_line(key, value)
     for app in described.values():
         if app["public"]:
             _log.warning(

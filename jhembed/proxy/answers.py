@@ -46,6 +46,8 @@ def render(title, message, *, html, refresh=None, detail=None, links=()):
             title, message, refresh=refresh, detail=detail, links=links
         )
     extra = "".join(f"{text}: {url}\n" for text, url in links)
+    if detail:
+        extra = f"{detail}\n{extra}"
     return "text/plain; charset=utf-8", f"{title}: {message}\n{extra}"
 
 
@@ -148,16 +150,24 @@ def websocket_refused_by_app(status, message, *, html):
 # -- the app ---------------------------------------------------------------------------------------
 
 
-def unavailable(app_name, state, exit_code, *, html):
-    """The app is not serving: starting (503, reloads each second) or down (502)."""
+def unavailable(app_name, state, exit_code, *, html, output=None):
+    """The app is not serving: starting (503, reloads each second) or down (502).
+
+    ``output``: the app's last output lines (already scrubbed of secrets), shown on the
+    starting page; the caller passes them only to the server's owner.
+    """
     if state == _STARTING:
+        message = "This page reloads by itself when the app is ready."
+        if output is not None:
+            message += " The app's latest output (shown to you, the owner, only):"
         return page(
             503,
             f"{app_name} is starting",
-            "This page reloads by itself when the app is ready.",
+            message,
             html=html,
             refresh=1,
             headers=[("Retry-After", "1")],
+            detail=output,
         )
     restarting = state == _RESTARTING
     return page(

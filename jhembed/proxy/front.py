@@ -339,7 +339,7 @@ class Front:
         state = self.child.state
         if state == _child.STARTING:
             # before the login: the Hub's readiness probe must see 503 until the app answers
-            return self._unavailable(req)
+            return self._starting(req)
         if query and self.login is not None and has_param(query, "token") and url_token(query):
             # token login, or a websocket logging in with ?token= (names decoded); an
             # empty token (or one after a separator tornado does not read) logs nobody
@@ -370,11 +370,45 @@ class Front:
         req.answer = answer
         return ANSWER
 
+    def _starting(self, req):
+        """503 while the app starts, with its latest output for the owner only.
+
+        Without credentials (the Hub's readiness probe) the answer comes at once; a
+        request with credentials is checked, through the verdict cache, to know whether
+        it is the owner's (``check`` answers the 503 when the verdict is not cached).
+        """
+        login = self.login
+        credential = self._credential(req) if login is not None and login.owner else None
+        if credential is None:
+            return self._unavailable(req)
+        cached = self.cache.get(credential)
+        if cached is None or cached[1] <= self.loop.time():
+            return credential
+        if not (credential[0] == "c" and login.cross_site(req.method, req.header, req.upgrade)):
+            req.user = cached[0]
+        return self._unavailable(req)
+
+    def _is_owner(self, user):
+        login = self.login
+        return (
+            login is not None
+            and bool(login.owner)
+            and isinstance(user, dict)
+            and user.get("kind", "user") == "user"
+            and user.get("name") == login.owner
+        )
+
     def _unavailable(self, req):
         child = self.child
         html = "text/html" in (req.header("Accept") or "")
+        # the app's output (scrubbed of secrets by child.py) is for the owner only
+        starting = child.state == _child.STARTING
+        output = child.last_output() if starting and self._is_owner(req.user) else None
         return self._answer(
-            req, answers.unavailable(child.app_name, child.state, child.exit_code, html=html)
+            req,
+            answers.unavailable(
+                child.app_name, child.state, child.exit_code, html=html, output=output
+            ),
         )
 
     def _mount_redirect(self, req, query, html):
@@ -430,10 +464,13 @@ class Front:
             finally:
                 del self.checking[credential]
                 pending.set_result(user)
-        if not isinstance(user, dict) or not user.get("name"):
-            return LOGIN  # only a user model the Hub gave opens the hot path
-        if credential[0] == "c" and self.login.cross_site(req.method, req.header, req.upgrade):
-            return LOGIN
+        # only a user model the Hub gave opens the hot path
+        refused = not isinstance(user, dict) or not user.get("name")
+        if not refused and credential[0] == "c":
+            refused = self.login.cross_site(req.method, req.header, req.upgrade)
+        if refused:
+            # while the app starts everyone gets the 503 (see _starting), as before the check
+            return self._unavailable(req) if self.child.state == _child.STARTING else LOGIN
         req.user = user
         return self.admitted(req)
 
