@@ -142,6 +142,18 @@ class Launcher(Application):
         help="""Expiry times (seconds) offered for share codes. Default: an hour, a day, a week.""",
     ).tag(config=True)
 
+    embed_token_expiry = Integer(
+        7 * 86400,
+        help="""Seconds an embed token ("Create an embed token" on the embed page) is valid:
+        it opens only that server, for anyone who has the snippet. Default: 7 days.""",
+    ).tag(config=True)
+
+    @validate("embed_token_expiry")
+    def _validate_embed_token_expiry(self, proposal):
+        if proposal.value <= 0:
+            raise TraitError(f"Launcher.embed_token_expiry must be > 0, not {proposal.value}")
+        return proposal.value
+
     def _log_level_default(self):
         return logging.INFO
 
