@@ -616,6 +616,21 @@ async def test_browser_embed_token_snippet_on_another_site(hub):
             await page.goto(hub.host_origin + "/")
             body = await page.frame_locator("iframe").locator("body").inner_text(timeout=20000)
             assert "Allow and retry" in body and "testapp" not in body, body
+            # "Allow and retry" does not log the frame in either: the Hub's login cookie
+            # (no SameSite, so Lax) is not sent to a cross-site frame, and the Hub's
+            # login page may not be framed (frame-ancestors 'none')
+            await page.frame_locator("iframe").locator("#jhembed-retry").click()
+            await page.wait_for_timeout(3000)
+            texts = []
+            for f in page.frames[1:]:
+                try:
+                    texts.append(await f.locator("body").inner_text(timeout=2000))
+                except Exception:  # noqa: BLE001 - a blocked frame has no document to read
+                    texts.append("")
+            assert not any("testapp" in t for t in texts), texts
+            assert any("refused access to the login" in t for t in texts), texts
+            hub_login = [c for c in await context.cookies() if c["name"] == "jupyterhub-hub-login"]
+            assert [c["sameSite"] for c in hub_login] == ["Lax"], hub_login
 
             pages["now"] = host_page.format(snippet)
             await page.goto(hub.host_origin + "/")
