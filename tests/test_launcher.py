@@ -758,6 +758,7 @@ def test_configure_adds_service_roles_and_home_link():
     ]  # fmt: skip
     assert service["oauth_client_allowed_scopes"] == [
         "read:servers!user", "servers!user", "shares!user", "read:users:name", "read:groups:name",
+        "tokens!user",
     ]  # fmt: skip
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert roles["user"]["scopes"] == [
