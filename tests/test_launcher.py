@@ -519,7 +519,7 @@ def only_access_to(scopes, user, server):
 
 @hub_test
 async def test_embed_token_has_only_the_servers_scope(hub):
-    """"Create an embed token": a token that opens alice's "framed" server and nothing
+    """The "Create an embed token" button: a token that opens alice's "framed" server and nothing
     else, for Launcher.embed_token_expiry (7 days); refusals create no token."""
     async with hub.login("alice") as s:
         alice = Page(hub, s)
@@ -611,7 +611,7 @@ async def test_browser_embed_token_snippet_on_another_site(hub):
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "launcher-embed-token.png"), full_page=True)
 
-            host_page = '<!DOCTYPE html><title>host</title><h1>host site</h1>\n{}\n'
+            host_page = "<!DOCTYPE html><title>host</title><h1>host site</h1>\n{}\n"
             pages["now"] = host_page.format(plain)
             await page.goto(hub.host_origin + "/")
             body = await page.frame_locator("iframe").locator("body").inner_text(timeout=20000)

@@ -145,7 +145,8 @@ class Launcher(Application):
     embed_token_expiry = Integer(
         7 * 86400,
         help="""Seconds an embed token ("Create an embed token" on the embed page) is valid:
-        it opens only that server, for anyone who has the snippet. Default: 7 days.""",
+        it opens only that server, for anyone who has the snippet. Default: 7 days.
+        Example: ``jhembed.launcher.configure(c, options={"embed_token_expiry": 86400})``.""",
     ).tag(config=True)
 
     @validate("embed_token_expiry")
