@@ -803,3 +803,17 @@ def test_keep_alive_is_the_proxy_flag():
     public = make_app("open", {"command": ["x"], "public": True})
     assert "--no-authentication" in spawner.proxy_flags(public)
     assert "--no-authentication" not in spawner.proxy_flags(on)
+
+
+def test_embed_refusal_says_why_a_token_snippet_would_not_work():
+    from jhembed.launcher.pages import embed_refusal
+
+    def app(frame_ancestors, allow_token_login=True):
+        return {"label": "Board", "frame_ancestors": frame_ancestors,
+                "allow_token_login": allow_token_login}  # fmt: skip
+
+    assert embed_refusal(app(["'self'", "https://host.example"])) == ""
+    assert embed_refusal(app(["*"])) == ""
+    for only_here in (["'self'"], ["'none'"], []):
+        assert "No other site may frame Board" in embed_refusal(app(only_here))
+    assert "does not allow token login" in embed_refusal(app(["https://host.example"], False))
