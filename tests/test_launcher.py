@@ -21,8 +21,9 @@ import aiohttp
 import psutil
 import pytest
 import pytest_asyncio
-from browser import ARTIFACTS, launch_browser
-from hub import get_authorized
+from aiohttp import web
+from browser import ARTIFACTS, launch_browser, serve
+from hub import free_port, get_authorized
 
 HERE = Path(__file__).resolve().parent
 TESTAPP = str(HERE / "testapp.py")
@@ -36,11 +37,12 @@ CUSTOM_ERROR = """{% extends "page.html" %}{% block main %}
 <p id="custom">Our own error page</p><p id="message">{{ message }}</p>{% endblock %}"""
 
 
-def templates_env(directory):
-    """The environment that points the test Hub's launcher at an error.html of ours."""
+def templates_env(directory, host_origin="http://localhost:1"):
+    """The environment that points the test Hub's launcher at an error.html of ours,
+    and lets ``host_origin`` frame the app "framed"."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "error.html").write_text(CUSTOM_ERROR)
-    return {"TEST_LAUNCHER_TEMPLATES": str(directory)}
+    return {"TEST_LAUNCHER_TEMPLATES": str(directory), "TEST_HOST_ORIGIN": host_origin}
 
 
 CONFIG = f"""
@@ -74,6 +76,12 @@ jhembed.configure(
             "options": {{"delay": {{"type": "int", "default": 0, "minimum": 0, "maximum": 2}}}},
             "proxy_args": ["--auth-cache-max-age", "1"],
         }},
+        # another site (a host page on http://localhost:<port>) may frame it, with token login
+        "framed": {{
+            "command": {ECHO!r},
+            "frame_ancestors": ["'self'", os.environ["TEST_HOST_ORIGIN"]],
+            "allow_token_login": True,
+        }},
     }},
 )
 # the admin's own templates (here: error.html only) win over the shipped ones
@@ -94,8 +102,11 @@ async def hub(tmp_path_factory):
     from hub import run_hub
 
     base = tmp_path_factory.mktemp("launcher")
-    env = templates_env(base / "templates")
+    host_port = free_port()
+    host_origin = f"http://localhost:{host_port}"
+    env = templates_env(base / "templates", host_origin)
     async with run_hub(base / "hub", config=CONFIG, env=env) as hub:
+        hub.host_port, hub.host_origin = host_port, host_origin
         for name in USERS:
             await hub.create_user(name)
         hub.launcher = hub.url + "services/apps/"
@@ -526,6 +537,153 @@ async def test_hub_home_page_links_to_the_launcher(hub):
         assert 'id="start"' in text  # the Hub's own home page is still there
 
 
+def token_snippet(text):
+    """The iframe snippet with ``?token=`` on the embed page, as a user copies it."""
+    m = re.search(r'<pre id="token-snippet">([^<]*)</pre>', text)
+    return html.unescape(m.group(1)) if m else ""
+
+
+async def token_notes(hub, user):
+    status, body = await hub.api("GET", f"users/{user}/tokens")
+    assert status == 200, body
+    return [t for t in body["api_tokens"] if "embed" in (t.get("note") or "")]
+
+
+def only_access_to(scopes, user, server):
+    """True when ``scopes`` open ``user/server`` and nothing else (besides the reads of
+    the owner's own name and groups that the Hub adds to every token)."""
+    access = f"access:servers!server={user}/{server}"
+    extra = [sc for sc in scopes if sc != access]
+    return access in scopes and all(
+        sc.startswith("read:users:") and sc.endswith(f"!user={user}") for sc in extra
+    )
+
+
+@hub_test
+async def test_embed_token_has_only_the_servers_scope(hub):
+    """The "Create an embed token" button: a token that opens alice's "framed" server and nothing
+    else, for Launcher.embed_token_expiry (7 days); refusals create no token."""
+    async with hub.login("alice") as s:
+        alice = Page(hub, s)
+        url = await start_with_launcher(hub, alice, "alice", "framed")
+        status, text = await alice.get("embed/framed")
+        assert status == 200 and 'id="embed-token-form"' in text, text
+        assert not token_snippet(text)
+        before = await token_notes(hub, "alice")
+        status, text = await alice.post("embed/framed", {"owner": "alice"})
+        assert status == 200, text
+        snippet = token_snippet(text)
+        m = re.fullmatch(r'<iframe src="([^"]+)\?token=([^"&]+)" [^>]*></iframe>', snippet)
+        assert m and m.group(1) == url, snippet
+        token = m.group(2)
+        # the Hub's view of that token: one scope, about 7 days
+        status, who = await hub.api("GET", "user", token=token)
+        assert status == 200, who
+        assert who["name"] == "alice", who
+        assert only_access_to(who["scopes"], "alice", "framed"), who
+        after = await token_notes(hub, "alice")
+        assert len(after) == len(before) + 1
+        made = [t for t in after if t["id"] not in {b["id"] for b in before}][0]
+        assert only_access_to(made["scopes"], "alice", "framed"), made
+        expires = datetime.datetime.fromisoformat(made["expires_at"].replace("Z", "+00:00"))
+        left = expires - datetime.datetime.now(datetime.timezone.utc)
+        assert datetime.timedelta(days=6.9) < left <= datetime.timedelta(days=7), left
+        # it cannot read alice's servers or start one
+        status, model = await hub.api("GET", "users/alice", token=token)
+        assert status in (200, 403, 404) and "servers" not in (model or {}), model
+        status, _ = await hub.api("POST", "users/alice/servers/plain", token=token)
+        assert status in (403, 404)
+        # the launcher logged that a token was made, never the token
+        log = hub.log_text()
+        assert f"alice created embed token {made['id']} for framed" in log
+        assert token not in log
+
+        # refusals, with a reason, and no token made
+        bob_before = await token_notes(hub, "bob")
+        status, text = await alice.post("embed/framed", {"owner": "bob"})
+        assert status == 403, text
+        assert message(text) == "You can create embed tokens only for your own servers, not 'bob''s"
+        status, text = await alice.post("embed/nope", {})
+        assert status == 404 and "No app named 'nope'" in html.unescape(text)
+        status, text = await alice.post("embed/echo", {})  # no allow_token_login
+        assert status == 400 and "does not allow token login" in message(text), text
+        assert 'id="embed-refusal"' in text and 'id="embed-token-form"' not in text
+        status, text = await alice.post("embed/framed", {"owner": "alice"}, xsrf=False)
+        assert status == 403
+        assert len(await token_notes(hub, "alice")) == len(after)
+        assert await token_notes(hub, "bob") == bob_before
+    async with hub.login("carol") as s:
+        carol = Page(hub, s)  # carol has no "framed" server
+        status, text = await carol.post("embed/framed", {})
+        assert status == 404 and "start it once, then embed it" in message(text), text
+        assert await token_notes(hub, "carol") == []
+
+
+@hub_test
+@pytest.mark.slow
+@pytest.mark.browser
+async def test_browser_embed_token_snippet_on_another_site(hub):
+    """In Chromium (third-party cookies as shipped): alice copies the plain snippet and
+    the embed-token snippet into a host page on http://localhost:<port>; the plain one
+    gets the frame login page (her Hub login is not sent to the frame), the token one
+    shows the app."""
+    pages = {}
+
+    async def host(request):
+        return web.Response(text=pages["now"], content_type="text/html")
+
+    runner = await serve(hub.host_port, [web.get("/", host)])
+    try:
+        async with launch_browser() as browser:
+            context = await browser.new_context()
+            page = await context.new_page()
+            await page.goto(hub.url + "hub/login?next=" + quote("/services/apps/"))
+            await page.fill("#username_input", "alice")
+            await page.fill("#password_input", "any")
+            await page.click("#login_submit")
+            await page.wait_for_url(hub.launcher)
+            if await page.locator("#app-framed").get_attribute("data-state") != "ready":
+                await page.locator('#app-framed button:has-text("Start")').click()
+                await page.locator("#open").wait_for(state="visible", timeout=30000)
+            await page.goto(hub.launcher + "embed/framed")
+            plain = await page.locator("#snippet").inner_text()
+            await page.click('#embed-token-form button[type="submit"]')
+            snippet = await page.locator("#token-snippet").inner_text()
+            assert "?token=" in snippet and "?token=" not in plain
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "launcher-embed-token.png"), full_page=True)
+
+            host_page = "<!DOCTYPE html><title>host</title><h1>host site</h1>\n{}\n"
+            pages["now"] = host_page.format(plain)
+            await page.goto(hub.host_origin + "/")
+            body = await page.frame_locator("iframe").locator("body").inner_text(timeout=20000)
+            assert "Allow and retry" in body and "testapp" not in body, body
+            # "Allow and retry" does not log the frame in either: the Hub's login cookie
+            # (no SameSite, so Lax) is not sent to a cross-site frame, and the Hub's
+            # login page may not be framed (frame-ancestors 'none')
+            await page.frame_locator("iframe").locator("#jhembed-retry").click()
+            await page.wait_for_timeout(3000)
+            texts = []
+            for f in page.frames[1:]:
+                try:
+                    texts.append(await f.locator("body").inner_text(timeout=2000))
+                except Exception:  # noqa: BLE001 - a blocked frame has no document to read
+                    texts.append("")
+            assert not any("testapp" in t for t in texts), texts
+            assert any("refused access to the login" in t for t in texts), texts
+            hub_login = [c for c in await context.cookies() if c["name"] == "jupyterhub-hub-login"]
+            assert [c["sameSite"] for c in hub_login] == ["Lax"], hub_login
+
+            pages["now"] = host_page.format(snippet)
+            await page.goto(hub.host_origin + "/")
+            body = await page.frame_locator("iframe").locator("body").inner_text(timeout=20000)
+            assert body.strip() == "testapp", body
+            await page.screenshot(path=str(ARTIFACTS / "launcher-embed-token-host.png"))
+            await context.close()
+    finally:
+        await runner.cleanup()
+
+
 @hub_test
 @pytest.mark.slow
 @pytest.mark.browser
@@ -642,6 +800,7 @@ def test_configure_adds_service_roles_and_home_link():
     ]  # fmt: skip
     assert service["oauth_client_allowed_scopes"] == [
         "read:servers!user", "servers!user", "shares!user", "read:users:name", "read:groups:name",
+        "tokens!user",
     ]  # fmt: skip
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert roles["user"]["scopes"] == [
@@ -686,6 +845,20 @@ def test_keep_alive_is_the_proxy_flag():
     public = make_app("open", {"command": ["x"], "public": True})
     assert "--no-authentication" in spawner.proxy_flags(public)
     assert "--no-authentication" not in spawner.proxy_flags(on)
+
+
+def test_embed_refusal_says_why_a_token_snippet_would_not_work():
+    from jhembed.launcher.pages import embed_refusal
+
+    def app(frame_ancestors, allow_token_login=True):
+        return {"label": "Board", "frame_ancestors": frame_ancestors,
+                "allow_token_login": allow_token_login}  # fmt: skip
+
+    assert embed_refusal(app(["'self'", "https://host.example"])) == ""
+    assert embed_refusal(app(["*"])) == ""
+    for only_here in (["'self'"], ["'none'"], []):
+        assert "No other site may frame Board" in embed_refusal(app(only_here))
+    assert "does not allow token login" in embed_refusal(app(["https://host.example"], False))
 
 
 # -- keep this test last: it waits out the share code the module's first test made

@@ -160,6 +160,19 @@ class Launcher(Application):
             )
         return values
 
+    embed_token_expiry = Integer(
+        7 * 86400,
+        help="""Seconds an embed token ("Create an embed token" on the embed page) is valid:
+        it opens only that server, for anyone who has the snippet. Default: 7 days.
+        Example: ``jhembed.launcher.configure(c, options={"embed_token_expiry": 86400})``.""",
+    ).tag(config=True)
+
+    @validate("embed_token_expiry")
+    def _validate_embed_token_expiry(self, proposal):
+        if proposal.value <= 0:
+            raise TraitError(f"Launcher.embed_token_expiry must be > 0, not {proposal.value}")
+        return proposal.value
+
     def _log_level_default(self):
         return logging.INFO
 

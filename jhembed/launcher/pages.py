@@ -19,7 +19,7 @@ from jupyterhub.utils import url_path_join
 from markupsafe import Markup
 from tornado import web
 
-from ..client import HubAPIError
+from ..client import HubAPIError, HubClient
 
 # a user or group name as the sharing form takes it: no whitespace, slashes or controls
 _NAME = re.compile(r"^[^\s/\\?#,\x00-\x1f\x7f]{1,255}$")
@@ -314,18 +314,75 @@ class StopHandler(_Page):
         self.redirect(self.launcher.prefix)
 
 
-class EmbedHandler(_Page):
-    """GET embed/<app>: the iframe snippet and the SDK call for the user's server."""
+def embed_refusal(app):
+    """Why a ``?token=`` snippet for ``app`` would not work in another site's frame, or ''."""
+    if not app["allow_token_login"]:
+        return (
+            f"{app['label']} does not allow token login (allow_token_login): "
+            "a frame on another site cannot log in; ask the admin to turn it on"
+        )
+    if not any(o not in ("'self'", "'none'") for o in app["frame_ancestors"]):
+        return (
+            f"No other site may frame {app['label']} (its frame_ancestors allow only this "
+            "site); ask the admin to add your site"
+        )
+    return ""
 
-    @web.authenticated
-    async def get(self, name):
+
+class EmbedHandler(_Page):
+    """embed/<app>: the iframe snippet and the SDK call for the user's server (GET);
+    POST "Create an embed token": a token that opens only that server, and the
+    snippet with it (``?token=``, the proxy's token login)."""
+
+    async def show(self, name, status=200, message="", token_src=""):
         app = self.app_or_404(name)
         server = (await self.my_servers()).get(name)
         url = self.public_url(server["url"]) if server else ""
+        self.set_status(status)
         self.render_page(
             "embed.html", app=app, server=server, server_url=url,
             hub_url=self.public_url(self.launcher.hub_base_url),
+            refusal=embed_refusal(app), message=message, token_src=token_src, status=status,
+            expiry_days=round(self.launcher.embed_token_expiry / 86400, 1),
         )  # fmt: skip
+
+    @web.authenticated
+    async def get(self, name):
+        await self.show(name)
+
+    @web.authenticated
+    async def post(self, name):
+        app = self.app_or_404(name)
+        owner = self.get_body_argument("owner", self.me)
+        if owner != self.me:
+            return self.refuse(
+                403, f"You can create embed tokens only for your own servers, not {owner[:64]!r}'s"
+            )
+        refusal = embed_refusal(app)
+        if refusal:
+            return await self.show(name, 400, refusal)
+        server = (await self.my_servers()).get(name)
+        if server is None:
+            return self.refuse(
+                404, f"You have no server for {app['label']} yet; start it once, then embed it"
+            )
+        expires = self.launcher.embed_token_expiry
+        body = {
+            "scopes": [f"access:servers!server={self.me}/{name}"],
+            "expires_in": expires,
+            "note": f"jhembed launcher: embed {name}",
+        }
+        try:
+            _, reply = await self.hub("POST", f"users/{quote(self.me, safe='')}/tokens", body=body)
+        except HubAPIError as e:
+            self.hub_error(e)
+        # the token itself is never logged: only that one was made, and its id
+        self.launcher.log.info(
+            "%s created embed token %s for %s (expires in %d s)",
+            self.me, (reply or {}).get("id", "?"), name, expires,
+        )  # fmt: skip
+        src = HubClient.embed_url(self.public_url(server["url"]), token=reply["token"])
+        await self.show(name, message="New embed token", token_src=src)
 
 
 class ShareHandler(_Page):

@@ -25,6 +25,10 @@ USER_SCOPES = [
     # JupyterHub requires these to share with a user / a group named by the sharer
     "read:users:name",
     "read:groups:name",
+    # "Create an embed token" (POST /hub/api/users/<user>/tokens): the launcher asks
+    # only for access:servers!server=<user>/<app>, but the Hub checks a new token's
+    # scopes against the user's, not this token's (docs/launcher.md, "Embed tokens")
+    "tokens!user",
 ]
 
 # What users need on top of the default `self` to share (JupyterHub does not
