@@ -26,6 +26,7 @@ IDLE = 60  # seconds a websocket stays idle before it is used again (issue 7)
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.deploy,  # JupyterHub 6 only (marker help in pyproject.toml)
     pytest.mark.skipif(
         bool(web.missing(web.NGINX, "openssl")), reason=web.missing(web.NGINX, "openssl")
     ),

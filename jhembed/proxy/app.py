@@ -17,6 +17,7 @@ from traitlets.config import Application
 
 from .._version import __version__
 from .config import ConfigError, ProxyConfig
+from .lean import defer_hub_database
 from .options_app import AppOptions
 from .options_http import HttpOptions
 from .runtime import ProxyRuntime, _refuse
@@ -68,7 +69,13 @@ class EmbedProxy(ProxyRuntime, ProxyConfig, JupyterApp, AppOptions, HttpOptions)
 
 
 def main(argv=None):
-    """Console-script entry point; returns the process exit code."""
+    """Console-script entry point; returns the process exit code.
+
+    Run as the command (no ``argv``), the proxy keeps JupyterHub's ORM out of
+    memory until something uses it (:mod:`.lean`).
+    """
+    if argv is None:
+        defer_hub_database()
     app = EmbedProxy()
     try:
         app.initialize(argv)
