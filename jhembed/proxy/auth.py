@@ -159,11 +159,11 @@ class HubLogin:
             bool(self.owner) and user.get("kind", "user") == "user" and user["name"] == self.owner
         )
 
-    async def admits(self, user):
+    async def admits(self, user, use_cache=True):
         """``allowed``, or a member of a group this server is shared with (group_shares.py)."""
         if self.allowed(user):
             return True
-        return bool(self.access_scopes) and await self.group_shares.admits(user)
+        return bool(self.access_scopes) and await self.group_shares.admits(user, use_cache)
 
     async def authenticate(self, handler):
         """The allowed user for this request, or None after answering it."""

@@ -11,7 +11,8 @@ So when a logged-in user lacks the scope and is in groups, the proxy asks the
 Hub, with the server's own token (``read:shares!server=<owner>/<name>``, see
 ``EmbedSpawner.server_token_scopes``), for this server's shares, and admits the
 user iff one of their groups holds a share with the access scope.  The answer is
-cached for ``cache_max_age`` (a revoked share stops working within it); a Hub
+cached for ``cache_max_age`` (a revoked share stops working within it; the
+front's verdict cache asks without this cache, so the two never add up); a Hub
 error refuses.
 """
 
@@ -76,10 +77,13 @@ class GroupShares:
                 return shares
             offset += len(page["items"])
 
-    async def shares(self):
-        """The shares (cached), or None when the Hub does not answer them."""
+    async def shares(self, use_cache=True):
+        """The shares (cached), or None when the Hub does not answer them.
+
+        ``use_cache=False`` asks the Hub (for a caller with its own cache, front.py).
+        """
         now = self.clock()
-        if self._shares is not None and now < self._expires:
+        if use_cache and self._shares is not None and now < self._expires:
             return self._shares
         try:
             shares = await self._fetch()
@@ -94,11 +98,11 @@ class GroupShares:
         self._shares, self._expires = shares, now + self.max_age
         return shares
 
-    async def admits(self, user):
+    async def admits(self, user, use_cache=True):
         """Whether ``user`` (a Hub user model) is in a group this server is shared with."""
         if not self.owner or user.get("kind", "user") != "user" or not user.get("groups"):
             return False
-        shares = await self.shares()
+        shares = await self.shares(use_cache)
         if shares is None:
             return False
         group = group_share_admits(user["groups"], shares, self.owner, self.server_name)
