@@ -23,7 +23,9 @@ def test_a_member_of_a_shared_group_is_admitted():
     shares = [share("other"), share("team")]
     assert group_share_admits(["x", "team"], shares, "alice", "plain") == "team"
     # the unfiltered scope grants it too
-    assert group_share_admits(["team"], [share("team", scopes=["access:servers"])], "alice", "plain")
+    assert group_share_admits(
+        ["team"], [share("team", scopes=["access:servers"])], "alice", "plain"
+    )
     assert group_share_admits(
         ["team"], [share("team", scopes=["access:servers!user=alice"])], "alice", "plain"
     )
@@ -42,7 +44,9 @@ def test_refusals():
     assert group_share_admits(["team"], [other], "alice", "plain") is None
     # a share without the access scope
     for scopes in [[], ["read:users:name!user=alice"], ["access:services"]]:
-        assert group_share_admits(["team"], [share("team", scopes=scopes)], "alice", "plain") is None
+        assert (
+            group_share_admits(["team"], [share("team", scopes=scopes)], "alice", "plain") is None
+        )
     # a user share named like the group is not a group share
     assert group_share_admits(["team"], [share("team", kind="user")], "alice", "plain") is None
     # a prefix of the server's name is not the server

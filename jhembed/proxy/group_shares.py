@@ -67,9 +67,7 @@ class GroupShares:
         url = f"{base}/shares/{quote(self.owner, safe='')}/{quote(self.server_name, safe='')}"
         shares, offset = [], 0
         while True:
-            page = await self.hub_auth._api_request(
-                "GET", f"{url}?offset={offset}&limit={_PAGE}"
-            )
+            page = await self.hub_auth._api_request("GET", f"{url}?offset={offset}&limit={_PAGE}")
             if not isinstance(page, dict) or not isinstance(page.get("items"), list):
                 raise ValueError(f"unexpected answer from {url}: {type(page).__name__}")
             shares.extend(page["items"])
