@@ -358,6 +358,13 @@ async def test_group_share_opens_the_server(hub):
         url = await start_with_launcher(hub, alice, "alice", "grouped")
         status, text = await alice.post("share/grouped", {"action": "share", "groups": "team"})
         assert status == 200 and share_rows(text) == {("group", "team")}, text
+    # the server's token (EmbedSpawner.server_token_scopes) reads this server's shares only
+    status, body = await hub.api("GET", "users/alice/tokens")
+    assert status == 200, body
+    (token,) = [t for t in body["api_tokens"] if t["note"] == "Server at /user/alice/grouped/"]
+    assert "read:shares!server=alice/grouped" in token["scopes"], token
+    assert "access:servers!server=alice/grouped" in token["scopes"], token  # the Hub's role
+    assert not [s for s in token["scopes"] if s.startswith("read:shares") and "grouped" not in s]
     assert await opens(hub, "carol", url) == 200
     assert await opens(hub, "dave", url) == 403
     assert await opens(hub, "bob", url) == 403
