@@ -366,6 +366,13 @@ async def test_group_share_opens_the_server(hub):
     assert "access:servers!server=alice/grouped" in token["scopes"], token  # the Hub's role
     assert not [s for s in token["scopes"] if s.startswith("read:shares") and "grouped" not in s]
     assert await opens(hub, "carol", url) == 200
+    # an API token of carol's has no access scope for it: a group share does not add one
+    status, body = await hub.api("POST", "users/carol/tokens", json_body={"note": "t"})
+    assert status == 201, body
+    async with aiohttp.ClientSession() as s:
+        headers = {"Authorization": f"token {body['token']}"}
+        async with s.get(url + "echo", headers=headers, allow_redirects=False) as r:
+            assert r.status == 403, await r.text()
     assert await opens(hub, "dave", url) == 403
     assert await opens(hub, "bob", url) == 403
     # revoke: carol refused once the proxy's cache (1 s here) has expired

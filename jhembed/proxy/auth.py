@@ -159,11 +159,16 @@ class HubLogin:
             bool(self.owner) and user.get("kind", "user") == "user" and user["name"] == self.owner
         )
 
-    async def admits(self, user, use_cache=True):
-        """``allowed``, or a member of a group this server is shared with (group_shares.py)."""
+    async def admits(self, user, *, session=False, use_cache=True):
+        """``allowed``, or (``session``: the token of this server's own OAuth login, which
+        asked for the access scope) a member of a group this server is shared with
+        (group_shares.py).  Other tokens keep their scopes: a token made without the
+        server's access scope does not open it through a group share."""
         if self.allowed(user):
             return True
-        return bool(self.access_scopes) and await self.group_shares.admits(user, use_cache)
+        if not (session and self.access_scopes):
+            return False
+        return await self.group_shares.admits(user, use_cache)
 
     async def authenticate(self, handler):
         """The allowed user for this request, or None after answering it."""
@@ -216,7 +221,7 @@ class HubLogin:
         if user is None:
             self._login(handler, websocket)
             return None
-        if not await self.admits(user):
+        if not await self.admits(user, session=not token):
             self._forbidden(handler, user)
             return None
         return user

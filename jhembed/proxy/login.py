@@ -257,7 +257,7 @@ class SignIn:
                 )
         if user is None:
             return self._login(call, websocket)
-        if not await self.login.admits(user):
+        if not await self.login.admits(user, session=not token):
             return self._forbidden(call, user)
         return user
 
