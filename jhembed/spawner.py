@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jupyterhub import orm
 from jupyterhub.spawner import LocalProcessSpawner, SimpleLocalProcessSpawner
 from tornado import web
 from traitlets import Bool, Dict, HasTraits, List, Unicode, default, observe
@@ -447,6 +448,11 @@ class EmbedSpawnerMixin(HasTraits):
         # Spawner.args are not passed on: the app's argv comes from the catalog
         return self.embed_args()
 
+    @default("server_token_scopes")
+    def _embed_server_token_scopes(self):
+        # a callable, read at each start: the Hub's 'server' role as configured then
+        return _server_token_scopes
+
     @default("cmd")
     def _embed_cmd(self):
         return list(self.proxy_command)
@@ -479,6 +485,22 @@ class EmbedSpawnerMixin(HasTraits):
         if parent is not None:
             async for event in parent():
                 yield event
+
+
+# the Hub's default 'server' role, when the database has none (it always has)
+_SERVER_ROLE_SCOPES = ("users:activity!user", "access:servers!server")
+# the proxy reads this server's shares to admit members of a group it is shared
+# with (JupyterHub leaves group shares out of their OAuth tokens: proxy/group_shares.py)
+SHARES_SCOPE = "read:shares!server"
+
+
+def _server_token_scopes(spawner):
+    """``$JUPYTERHUB_API_TOKEN``'s scopes: the Hub's 'server' role plus ``read:shares!server``."""
+    role = orm.Role.find(spawner.db, "server") if spawner.db is not None else None
+    scopes = list(role.scopes) if role is not None else list(_SERVER_ROLE_SCOPES)
+    if SHARES_SCOPE not in scopes:
+        scopes.append(SHARES_SCOPE)
+    return scopes
 
 
 class _LocalStartReport:

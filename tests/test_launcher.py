@@ -76,6 +76,8 @@ jhembed.configure(
             "options": {{"delay": {{"type": "int", "default": 0, "minimum": 0, "maximum": 2}}}},
             "proxy_args": ["--auth-cache-max-age", "1"],
         }},
+        # shared with group "team" (test_group_share_opens_the_server); 1 s cache too
+        "grouped": {{"command": {ECHO!r}, "proxy_args": ["--auth-cache-max-age", "1"]}},
         # another site (a host page on http://localhost:<port>) may frame it, with token login
         "framed": {{
             "command": {ECHO!r},
@@ -345,22 +347,44 @@ async def test_sharing_with_users_groups_and_codes(hub):
 
 
 @hub_test
-@pytest.mark.xfail(
-    strict=True,
-    reason="JupyterHub limitation: the Hub authorizes carol through the group share and "
-    "issues the OAuth token, but resolving that token's scopes keeps only carol's own "
-    "direct shares ('discarding scopes access:servers!server=alice/plain, not present in "
-    "roles of owner'), so the server refuses a member of a group it is shared with",
-)
 async def test_group_share_opens_the_server(hub):
-    """carol is in group "team", which alice shares "plain" with (the setup of the
-    test above is repeated so this test stands alone)."""
+    """alice shares "grouped" with group "team" (carol and alice): carol opens it, dave
+    (not in the group) does not; revoked, carol is refused within the proxy's cache time.
+
+    JupyterHub leaves group shares out of the OAuth token's scopes, so the proxy asks
+    the Hub for the server's shares (proxy/group_shares.py)."""
     async with hub.login("alice") as s:
         alice = Page(hub, s)
-        url = await start_with_launcher(hub, alice, "alice", "plain")
-        status, text = await alice.post("share/plain", {"action": "share", "groups": "team"})
-        assert status == 200, text
+        url = await start_with_launcher(hub, alice, "alice", "grouped")
+        status, text = await alice.post("share/grouped", {"action": "share", "groups": "team"})
+        assert status == 200 and share_rows(text) == {("group", "team")}, text
+    # the server's token (EmbedSpawner.server_token_scopes) reads this server's shares only
+    status, body = await hub.api("GET", "users/alice/tokens")
+    assert status == 200, body
+    (token,) = [t for t in body["api_tokens"] if t["note"] == "Server at /user/alice/grouped/"]
+    assert "read:shares!server=alice/grouped" in token["scopes"], token
+    assert "access:servers!server=alice/grouped" in token["scopes"], token  # the Hub's role
+    assert not [s for s in token["scopes"] if s.startswith("read:shares") and "grouped" not in s]
     assert await opens(hub, "carol", url) == 200
+    # an API token of carol's has no access scope for it: a group share does not add one
+    status, body = await hub.api("POST", "users/carol/tokens", json_body={"note": "t"})
+    assert status == 201, body
+    async with aiohttp.ClientSession() as s:
+        headers = {"Authorization": f"token {body['token']}"}
+        async with s.get(url + "echo", headers=headers, allow_redirects=False) as r:
+            assert r.status == 403, await r.text()
+    assert await opens(hub, "dave", url) == 403
+    assert await opens(hub, "bob", url) == 403
+    # revoke: carol refused once the proxy's cache (1 s here) has expired
+    async with hub.login("alice") as s:
+        alice = Page(hub, s)
+        await alice.get("share/grouped")
+        status, text = await alice.post(
+            "share/grouped", {"action": "revoke", "kind": "group", "name": "team"}
+        )
+        assert status == 200 and share_rows(text) == set(), text
+    await asyncio.sleep(1.5)
+    assert await opens(hub, "carol", url) == 403
 
 
 def nothing_shared(text):

@@ -431,3 +431,17 @@ async def test_jupyterlab_preset_runs_a_cell(hub_factory):
             assert any("frame-ancestors 'self'" in v for v in csp)
             assert all("frame-ancestors 'none'" not in v for v in csp)
     assert kernel["name"] == "python3", kernel
+
+
+def test_server_token_scopes_add_reading_the_servers_shares():
+    """The Hub's 'server' role (from the database when there is one) plus read:shares!server,
+    which the proxy needs to admit members of a group the server is shared with."""
+    from jhembed.spawner import _server_token_scopes
+
+    spawner = EmbedSpawner()
+    assert spawner.server_token_scopes is _server_token_scopes
+    assert _server_token_scopes(spawner) == [
+        "users:activity!user",
+        "access:servers!server",
+        "read:shares!server",
+    ]

@@ -28,6 +28,7 @@ from tornado.websocket import WebSocketHandler
 from traitlets import Bool, Unicode
 
 from .forward_util import strip_token
+from .group_shares import GroupShares
 from .headers import PolicyCookies
 from .login import session_cookie
 from .pages import frame_login_page, send_page
@@ -100,6 +101,7 @@ class HubLogin:
         hub_auth,
         policy,
         owner="",
+        server_name="",
         allow_token_login=False,
         forward_user=False,
         log,
@@ -111,6 +113,9 @@ class HubLogin:
         self.forward_user = forward_user
         self.log = log
         self.access_scopes = set(hub_auth.access_scopes or ())
+        self.group_shares = GroupShares(
+            hub_auth, owner, server_name, max_age=hub_auth.cache_max_age, log=log
+        )
         self.cookie_name = hub_auth.cookie_name
         # recent token logins by client (address, User-Agent) -> time.monotonic()
         self._token_logins = {}
@@ -153,6 +158,17 @@ class HubLogin:
         return (
             bool(self.owner) and user.get("kind", "user") == "user" and user["name"] == self.owner
         )
+
+    async def admits(self, user, *, session=False, use_cache=True):
+        """``allowed``, or (``session``: the token of this server's own OAuth login, which
+        asked for the access scope) a member of a group this server is shared with
+        (group_shares.py).  Other tokens keep their scopes: a token made without the
+        server's access scope does not open it through a group share."""
+        if self.allowed(user):
+            return True
+        if not (session and self.access_scopes):
+            return False
+        return await self.group_shares.admits(user, use_cache)
 
     async def authenticate(self, handler):
         """The allowed user for this request, or None after answering it."""
@@ -205,7 +221,7 @@ class HubLogin:
         if user is None:
             self._login(handler, websocket)
             return None
-        if not self.allowed(user):
+        if not await self.admits(user, session=not token):
             self._forbidden(handler, user)
             return None
         return user
@@ -327,7 +343,7 @@ class HubLogin:
                 headers=no_referrer,
             )
             return
-        if not self.allowed(user):
+        if not await self.admits(user):
             self._forbidden(handler, user, headers=no_referrer)
             return
         self.log.info("Token login for %s %s", user.get("kind", "user"), user["name"])

@@ -495,7 +495,7 @@ class Front:
             )
         except Exception:
             return None  # Hub unavailable: login.py says so
-        if user is None or not login.allowed(user):
+        if user is None or not await login.admits(user, session=kind == "c", use_cache=False):
             return None
         if len(self.cache) >= _CACHE_SIZE:
             self.cache.pop(next(iter(self.cache)))

@@ -257,7 +257,7 @@ class SignIn:
                 )
         if user is None:
             return self._login(call, websocket)
-        if not self.login.allowed(user):
+        if not await self.login.admits(user, session=not token):
             return self._forbidden(call, user)
         return user
 
@@ -365,7 +365,7 @@ class SignIn:
         if user is None:
             message = "The token in the link is invalid or has expired."
             return self.page(call, 403, "Invalid token", message, headers=[_NO_REFERRER])
-        if not self.login.allowed(user):
+        if not await self.login.admits(user):
             return self._forbidden(call, user, headers=[_NO_REFERRER])
         self.log.info("Token login for %s %s", user.get("kind", "user"), user["name"])
         self._set_session(call, token)

@@ -72,6 +72,7 @@ class ProxyRuntime:
             hub_auth=hub_auth,
             policy=policy,
             owner=self.hub_user,
+            server_name=self.hub_server_name,
             allow_token_login=self.allow_token_login,
             forward_user=self.forward_user,
             log=self.log,
