@@ -20,16 +20,11 @@ httptools and sorts each one:
 - also forwarded: a websocket logging in with ``?token=`` (checked by the
   login, the token taken out of the app's URI) and an upgrade that is not a
   websocket (as a plain request, the connection closed after it).
-
-With the default options nothing is relayed any more; RELAY (byte for byte to
-the proxy's tornado application on an internal Unix socket) is left until
-that application goes (issue 15).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from http import HTTPStatus
 
@@ -40,7 +35,6 @@ from tornado.web import decode_signed_value
 from . import answers
 from . import child as _child
 from .forward import METHODS, _has_dot_segments
-from .forward_util import CLIENT_HEADER
 from .login import SignIn, url_token
 from .rules import HOP_BY_HOP, has_param, response_has_body, scrub_uri
 
@@ -53,13 +47,12 @@ _CACHE_SIZE = 4096
 IDLE_TIMEOUT = 3600.0  # a kept-alive client connection with no request for this long closes
 _SESSION_COOKIE = "jupyterhub-session-id"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_RELAY_DROP = frozenset((CLIENT_HEADER.lower(),))
 # response headers the front frames itself
 _FRAMING = HOP_BY_HOP | {"content-length"}
 # request headers that frame the body toward the app: the front sets them itself
 _BODY_FRAMING = frozenset(("content-length", "transfer-encoding"))
 
-FORWARD, RELAY, ANSWER = "forward", "relay", "answer"
+FORWARD, ANSWER = "forward", "answer"
 LOGIN = "login"  # answered by login.py: a login flow, or a user it allows
 _GET_HEAD = ("GET", "HEAD")
 _NO_LENGTH = (204, 304)  # answers without Content-Length (nor body)
@@ -141,18 +134,15 @@ class Request:
 
 
 class Front:
-    """Listens, sorts requests, forwards the hot path, relays the rest."""
+    """Listens, sorts requests, forwards them to the app or answers them itself."""
 
-    def __init__(
-        self, forwarder, *, cookie_secret, internal_address, max_body_size, log, mounted_from=""
-    ):
+    def __init__(self, forwarder, *, cookie_secret, max_body_size, log, mounted_from=""):
         self.fw = forwarder
         self.policy = forwarder.policy
         self.child = forwarder.child
         self.login = forwarder.auth
         self.base_url = forwarder.base_url
         self.cookie_secret = cookie_secret
-        self.internal_address = internal_address
         self.max_body_size = max_body_size
         self.log = log
         self.loop = asyncio.get_running_loop()
@@ -162,7 +152,6 @@ class Front:
         self.trim_due = False
         self.clients = set()
         self.app_pool = []
-        self.relay_pool = []
         self.cache = {}
         self.checking = {}  # credential -> future of a Hub check under way
         self.cache_max_age = self.login.hub_auth.cache_max_age if self.login else 0
@@ -182,8 +171,7 @@ class Front:
 
             self.static_prefix = self.base_url + "_jhembed/"
             self.static_root = static_path()
-        self.answered = 0  # answers the front made itself, and
-        self.relayed = 0  # requests it relayed to the tornado app (the tests count both)
+        self.answered = 0  # answers the front made itself (the tests count them)
         child = self.child
         self.default_host = "localhost" if child.unix_socket else f"{child.host}:{child.port}"
 
@@ -245,31 +233,20 @@ class Front:
     def close_all(self):
         for client in list(self.clients):
             client.close()
-        for conn in self.app_pool + self.relay_pool:
+        for conn in self.app_pool:
             conn.close()
         self.app_pool.clear()
-        self.relay_pool.clear()
 
     # -- upstream connections ------------------------------------------------------
 
-    async def connect(self, relay):
-        """An idle or new connection to the app (or, ``relay``, to the tornado app)."""
-        pool = self.relay_pool if relay else self.app_pool
+    async def connect(self):
+        """An idle or new connection to the app."""
+        pool = self.app_pool
         while pool:
             conn = pool.pop()
             if not conn.closed:
                 return conn, True
-        if relay:
-            # uvloop cannot connect to an abstract socket by name: connect first
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.setblocking(False)
-            try:
-                await self.loop.sock_connect(sock, self.internal_address)
-            except BaseException:
-                sock.close()
-                raise
-            _, conn = await self.loop.create_unix_connection(UpstreamConnection, sock=sock)
-        elif self.child.unix_socket:
+        if self.child.unix_socket:
             _, conn = await self.loop.create_unix_connection(
                 UpstreamConnection, self.child.unix_socket
             )
@@ -279,8 +256,8 @@ class Front:
             )
         return conn, False
 
-    def release(self, conn, relay):
-        pool = self.relay_pool if relay else self.app_pool
+    def release(self, conn):
+        pool = self.app_pool
         if conn.closed or len(pool) >= 256:
             conn.close()
         else:
@@ -290,7 +267,7 @@ class Front:
     # -- sorting -------------------------------------------------------------------
 
     def sort(self, req):
-        """FORWARD, RELAY, ANSWER (``req.answer`` set), or a credential to check with the Hub."""
+        """FORWARD, ANSWER (``req.answer`` set), or a credential to check with the Hub."""
         method = req.method
         html = "text/html" in (req.header("Accept") or "")
         if method not in _METHODS:
@@ -503,7 +480,7 @@ class Front:
         return user
 
     def log_answer(self, req, status, remote_ip, started):
-        """One line per answer of the front's, as the tornado app logs its requests."""
+        """One log line per answer of the front's (Forwarder.log_line)."""
         elapsed = 1000.0 * (self.loop.time() - started)
         self.fw.log_line(status, req.method, req.url, remote_ip, elapsed)
 
@@ -718,7 +695,7 @@ class ClientConnection(asyncio.Protocol):
 
 
 class UpstreamConnection(asyncio.Protocol):
-    """A connection to the app or to the proxy's tornado app."""
+    """A connection to the app."""
 
     def __init__(self):
         self.transport = None
@@ -822,14 +799,13 @@ def _close_frame(code, reason):
 
 
 class Exchange:
-    """One request: forwarded to the app, or relayed to the tornado app."""
+    """One request: answered by the proxy, or forwarded to the app and its response back."""
 
     def __init__(self, client, req):
         self.client = client
         self.front = client.front
         self.req = req
         self.task = None
-        self.mode = None
         self.conn = None
         self.parser = None
         self.status = 0
@@ -862,7 +838,7 @@ class Exchange:
         req = self.req
         try:
             verdict = front.sort(req)
-            if verdict not in (FORWARD, RELAY, ANSWER, LOGIN):
+            if verdict not in (FORWARD, ANSWER, LOGIN):
                 verdict = await front.check(req, verdict)
             if verdict is LOGIN:
                 answer = await front.sign_in.answer(req, self.client)
@@ -878,36 +854,31 @@ class Exchange:
                 self.send_answer(req.answer)
                 self.finish(not self.close_after)
                 return
-            self.mode = verdict
-            relay = verdict is RELAY
-            front.relayed += relay
-            if not relay:
-                fw = front.fw
-                path = req.url.partition("?")[0]
-                self.active = fw.counts_as_activity(path)
-                if self.active:
-                    fw.touch()
-                if not req.complete and (req.header("Expect") or "").lower() == "100-continue":
-                    self.client.write(_CONTINUE)
-            await self._send(relay)
+            fw = front.fw
+            self.active = fw.counts_as_activity(req.url.partition("?")[0])
+            if self.active:
+                fw.touch()
+            if not req.complete and (req.header("Expect") or "").lower() == "100-continue":
+                self.client.write(_CONTINUE)
+            await self._send()
         except Exception:
             front.log.exception("%s %s: proxy error", req.method, scrub_uri(req.url))
             if not self.head_sent:
                 self.send_answer(answers.proxy_error(html=self._html()))
             self.finish(False)
 
-    async def _send(self, relay):
+    async def _send(self):
         front = self.front
         req = self.req
-        head = self._request_head(relay)
+        head = self._request_head()
         for attempt in (0, 1):
             try:
-                conn, reused = await front.connect(relay)
+                conn, reused = await front.connect()
             except OSError as e:
                 self._upstream_failed(e)
                 return
             if self.client.closed:
-                front.release(conn, relay)
+                front.release(conn)
                 return
             self.conn = conn
             conn.exchange = self
@@ -930,7 +901,6 @@ class Exchange:
             else:
                 req.sink = self
             if front.fw.request_timeout:
-                # relayed too: the tornado app behind may wait on the Hub or the app
                 self.last_read = front.loop.time()
                 self.timer = front.loop.call_later(front.fw.request_timeout, self._check_timeout)
             ok = await self.response_done
@@ -943,13 +913,9 @@ class Exchange:
         if ok is None and not self.head_sent:
             self._upstream_failed(ConnectionError("connection closed"))
 
-    def _request_head(self, relay):
+    def _request_head(self):
         req = self.req
         client = self.client
-        if relay:
-            headers = [h for h in req.headers if h[0].lower() not in _RELAY_DROP]
-            headers.append((CLIENT_HEADER, f"{client.protocol} {client.remote_ip}"))
-            return _encode_head(f"{req.method} {req.url} HTTP/{req.version}\r\n", headers)
         fw = self.front.fw
         websocket = req.upgrade
         headers = fw.headers_for_app(
@@ -1008,22 +974,18 @@ class Exchange:
 
     def upstream_data(self, data):
         self.last_read = self.front.loop.time() if self.timer is not None else 0.0
-        relay = self.mode is RELAY
-        if self.req.upgrade and not self.head_sent and not relay:
+        if self.req.upgrade and not self.head_sent:
             self.raw_seen.append(data)  # the app's 101 goes out whole in _upgraded
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade as e:
-            offset = e.args[0] if e.args else len(data)
-            self._upgraded(data, offset, relay)
+        except httptools.HttpParserUpgrade:
+            self._upgraded(data)
             return
         except httptools.HttpParserError as e:
             self.front.log.warning("%s: bad response from the app: %s", self.req.url, e)
             self._abort_response()
             return
-        if relay:
-            self.client.write(data)
-        elif self.out:
+        if self.out:
             self.client.write(b"".join(self.out))
             self.out.clear()
         done = self.response_done
@@ -1036,8 +998,7 @@ class Exchange:
         self.reason += status
 
     def on_header(self, name, value):
-        if self.mode is not RELAY:  # a relayed response goes out as it came
-            self.headers.append((_header_name(name), value.decode("latin-1")))
+        self.headers.append((_header_name(name), value.decode("latin-1")))
 
     def on_headers_complete(self):
         parser = self.parser
@@ -1049,14 +1010,6 @@ class Exchange:
             self.interim = True  # 100 Continue and friends: the final answer follows
             self.headers = []
             self.reason = b""
-            return
-        if self.mode is RELAY:
-            self.head_sent = True
-            if self.req.method == "HEAD" and status != 101:
-                # a response to HEAD has no body whatever its Content-Length says
-                # (the parser cannot know); 204 and 304 the parser ends itself
-                self.response_done.set_result(True)
-                self.close_upstream = True
             return
         if status == 101:
             return  # the upgrade: sent whole in _upgraded
@@ -1072,7 +1025,7 @@ class Exchange:
         self._send_head()
 
     def on_body(self, body):
-        if self.mode is RELAY or self.interim:
+        if self.interim:
             return
         held = self.held
         if held is not None:
@@ -1166,14 +1119,13 @@ class Exchange:
             self.response_done.set_result(True)
             self.close_upstream = True
 
-    def _upgraded(self, data, offset, relay):
-        """The app (or the tornado app) switched protocols: pipe bytes both ways."""
+    def _upgraded(self, data):
+        """The app switched protocols: pipe bytes both ways."""
         client = self.client
         conn = self.conn
         if self.status != 101:
             self._abort_response()
             return
-        # relayed: earlier bytes of the head went out as they came; forwarded: none did
         client.write(b"".join(self.raw_seen) if self.raw_seen else data)
         self.raw_seen = []
         self._cancel_timer()
@@ -1184,7 +1136,7 @@ class Exchange:
             """Bytes from ``sender`` to ``write``; a message over the limit closes both."""
 
             def forward(chunk):
-                if guard is not None and not guard.feed(chunk):
+                if not guard.feed(chunk):
                     fw.log.warning(
                         "%s: %s websocket message over %d bytes", self.req.url, sender, guard.limit
                     )
@@ -1198,10 +1150,8 @@ class Exchange:
 
             return forward
 
-        # relayed upgrades are tornado's websockets: it checks their sizes itself
-        client_guard = None if relay else FrameGuard(fw.ws_max_size)
-        app_guard = None if relay else FrameGuard(fw.ws_max_size)
-        from_client = one_way(client_guard, conn.transport.write, "client")
+        app_guard = FrameGuard(fw.ws_max_size)
+        from_client = one_way(FrameGuard(fw.ws_max_size), conn.transport.write, "client")
         conn.raw = one_way(app_guard, client.write, "app")
         client.raw = from_client
         tail = self.req.raw_tail
@@ -1236,7 +1186,7 @@ class Exchange:
             if self.upstream_paused:
                 conn.transport.resume_reading()
             if reusable:
-                self.front.release(conn, self.mode is RELAY)
+                self.front.release(conn)
             else:
                 conn.exchange = None
                 conn.close()
@@ -1374,15 +1324,15 @@ class Exchange:
 class _Pipe:
     """The exchange of an upgraded connection: either side closing closes the other."""
 
-    def __init__(self, client, conn, app_guard=None):
+    def __init__(self, client, conn, app_guard):
         self.client = client
         self.conn = conn
-        self.app_guard = app_guard  # follows the app's frames (None: relayed to tornado)
+        self.app_guard = app_guard  # follows the app's frames
 
     def going_away(self):
         """The proxy stops: tell the websocket client (1001) if between two frames."""
         guard = self.app_guard
-        if guard is not None and not guard.skip and not guard.head and not self.client.closed:
+        if not guard.skip and not guard.head and not self.client.closed:
             self.client.write(_close_frame(1001, "server shutting down"))
         self.conn.close()
         self.client.close()
@@ -1437,22 +1387,4 @@ def _reason(status):
         return "Unknown"
 
 
-def internal_address():
-    """An abstract Unix socket name for the proxy's own tornado app (Linux), else a path."""
-    name = f"jhembed-{os.getpid()}-{os.urandom(6).hex()}"
-    if hasattr(socket, "AF_UNIX") and os.uname().sysname == "Linux":
-        return "\0" + name
-    import tempfile
-
-    return os.path.join(tempfile.gettempdir(), name + ".sock")
-
-
-def internal_socket(address):
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.bind(address)
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
-
-
-__all__ = ["Front", "internal_address", "internal_socket"]
+__all__ = ["Front"]
