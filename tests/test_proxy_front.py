@@ -12,7 +12,7 @@ import pytest
 import websockets
 from proxyutil import run_proxy
 
-from jhembed.proxy.front import FrameGuard
+from jhembed.proxy.pipe import FrameGuard
 
 
 async def exchange(port, raw, *, read_until_close=True, timeout=10):
