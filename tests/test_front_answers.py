@@ -1,9 +1,8 @@
-"""What the front answers itself, in process, with no tornado app behind it.
+"""What the front answers itself, in process, with only a stub app behind it.
 
-The front's internal relay address leads nowhere: a request it relayed would
-get a 502 (nothing listens there); ``front.relayed`` counts relayed requests,
-``front.answered`` the answers the front made itself.  Reference texts: jhembed.proxy.answers; wire-level twins of these
-checks (through the real proxy) are in test_proxy_http.py and test_security_seam.py.
+``front.answered`` counts the answers the front made itself.  Reference texts:
+jhembed.proxy.answers; wire-level twins of these checks (through the real
+proxy) are in test_proxy_http.py and test_security_seam.py.
 """
 
 import asyncio
@@ -82,7 +81,6 @@ async def front_factory():
         front = Front(
             fw,
             cookie_secret=os.urandom(16),
-            internal_address="\0jhembed-test-nothing-" + os.urandom(6).hex(),
             max_body_size=1000,
             log=log,
             mounted_from=mounted_from,
@@ -127,7 +125,6 @@ async def test_outside_the_prefix_404_with_the_policy_headers(front_factory):
     status, headers, body, _ = await p.send(b"HEAD /other HTTP/1.1\r\nHost: x\r\n\r\n")
     assert status == 404 and headers["content-length"] == "52" and body == b""
     assert p.front.answered == 2
-    assert p.front.relayed == 0
 
 
 async def test_add_slash_and_mount_redirects(front_factory):
@@ -147,7 +144,6 @@ async def test_add_slash_and_mount_redirects(front_factory):
     )
     assert status == 405 and headers["allow"] == "GET, HEAD"
     assert p.front.answered + p2.front.answered == 5
-    assert p.front.relayed == p2.front.relayed == 0
 
 
 @pytest.mark.parametrize("path", ["../etc/passwd", "a/%2e%2e/b", "./x"])
@@ -155,7 +151,6 @@ async def test_dot_segments(front_factory, path):
     p = await front_factory()
     status, _, body, _ = await p.send(_get(PREFIX + path))
     assert status == 400 and b"segments are refused" in body
-    assert p.front.relayed == 0
 
 
 async def test_unknown_method_and_large_body(front_factory):
@@ -167,7 +162,6 @@ async def test_unknown_method_and_large_body(front_factory):
     assert status == 413 and b"5000" in body and b"--max-body-size" in body
     assert headers["connection"] == "close" and closed
     assert p.front.answered == 2
-    assert p.front.relayed == 0
 
 
 @pytest.mark.parametrize(
@@ -185,7 +179,6 @@ async def test_app_not_ready(front_factory, state, code, text):
     assert status == code and text in body and headers["retry-after"]
     assert (b'http-equiv="refresh"' in body) is (state != _child.STOPPED)
     assert p.front.answered == 1
-    assert p.front.relayed == 0
 
 
 async def test_cors_preflight(front_factory):
@@ -207,7 +200,6 @@ async def test_cors_preflight(front_factory):
     )
     assert status == 403 and b"(CORS)" in body and "access-control-allow-origin" not in headers
     assert p.front.answered == 2
-    assert p.front.relayed == 0
 
 
 async def test_refused_websockets(front_factory):
@@ -224,7 +216,6 @@ async def test_refused_websockets(front_factory):
     status, headers, _, closed = await p.send(raw)
     assert status == 405 and headers["allow"] == "GET" and closed
     assert p.front.answered == 2
-    assert p.front.relayed == 0
 
 
 async def test_bridge_scripts_served_by_the_front(front_factory):
@@ -246,7 +237,6 @@ async def test_bridge_scripts_served_by_the_front(front_factory):
     status, _, _, _ = await p.send(raw % PREFIX.encode())
     assert status == 405
     assert p.front.answered == 8
-    assert p.front.relayed == 0
 
 
 # -- the bridge's script tag, added by the front to the app's pages ---------------------------
@@ -354,12 +344,11 @@ async def test_bridge_tag_added_by_the_front(front_factory, page_app):
     status, headers, body = got["big"]
     assert status == 200 and b"jhembed" not in body and len(body) == 20 + 4 * 507
     assert headers["transfer-encoding"] == "chunked"
-    assert p.front.answered == 0  # all forwarded by the front, none relayed (that would be 502)
-    assert p.front.relayed == 0
+    assert p.front.answered == 0  # all forwarded to the app by the front
 
 
 async def test_not_a_websocket_upgrade_forwarded_as_a_plain_request(front_factory, page_app):
-    """Upgrade: h2c (relayed to the tornado app until issue 15): the app gets a plain
+    """Upgrade: h2c is not a websocket: the app gets a plain
     request, without Upgrade, Connection and the headers Connection names."""
     seen = []
 
@@ -388,16 +377,4 @@ async def test_not_a_websocket_upgrade_forwarded_as_a_plain_request(front_factor
     names = {line.partition(":")[0] for line in lines[1:] if line}
     assert not names & {"upgrade", "http2-settings"}, lines
     assert not [line for line in lines if line.startswith("connection:") and "upgrade" in line]
-    assert (p.front.answered, p.front.relayed) == (0, 0)
-
-
-async def test_relay_counter_positive_control(front_factory, monkeypatch):
-    """The counter the tests above read does count: a request sorted RELAY (nothing the
-    front sorts so by default any more) reaches the internal address, where nothing listens."""
-    from jhembed.proxy import front as _front
-
-    p = await front_factory()
-    monkeypatch.setattr(p.front, "sort", lambda req: _front.RELAY)
-    status, _, _, _ = await p.send(_get(PREFIX + "echo"))
-    assert status == 502
-    assert p.front.relayed == 1
+    assert p.front.answered == 0

@@ -122,6 +122,6 @@ def test_no_answer_carries_framing_headers():
         answers.add_slash("/x"),
         answers.too_large(2, 1, html=False),
         answers.unavailable("a", "starting", None, html=False),
-        answers.error(500, "Internal Server Error", html=False),
+        answers.proxy_error(html=False),
     ):
         assert not framing & {n.lower() for n, _ in answer[1]}

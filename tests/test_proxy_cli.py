@@ -1,12 +1,15 @@
 """Command-line errors: one clear line, a non-zero exit, nothing started."""
 
+import json
 import socket
 import sys
 
+import aiohttp
 import pytest
-from proxyutil import TESTAPP, run_cli
+from proxyutil import TESTAPP, run_cli, run_proxy
 
 from jhembed.proxy.app import EmbedProxy
+from jhembed.proxy.runtime import NO_FAST_PATH_DEPRECATED
 
 NOAUTH = ["--no-authentication"]
 
@@ -168,3 +171,32 @@ def test_defaults_from_the_hub_environment(monkeypatch):
     app = EmbedProxy()
     app.initialize(["--no-authentication", "--", sys.executable])
     assert (app.address, app.port, app.base_url) == ("127.0.0.4", 8123, "/user/ann/lab/")
+
+
+async def test_no_fast_path_is_a_deprecated_no_op():
+    """``--no-fast-path`` is accepted, logs one deprecation line, and changes nothing."""
+    prefix = "/user/x/"
+    seen = {}
+    for args in ((), ("--no-fast-path",)):
+        async with run_proxy(*args, base_url=prefix) as p:
+            root = f"http://127.0.0.1:{p.port}"
+            got = []
+            async with aiohttp.ClientSession() as s:
+                for method, url in (
+                    ("GET", p.url + "echo?a=1"),
+                    ("HEAD", p.url + "echo"),
+                    ("GET", root + "/other"),
+                    ("GET", root + "/user/x"),
+                ):
+                    async with s.request(method, url, allow_redirects=False) as r:
+                        body = await r.read()
+                        if r.status == 200 and method == "GET":
+                            echo = json.loads(body)
+                            body = (echo["method"], echo["path"], echo["query"])
+                        got.append((r.status, r.headers.get("Location"), body))
+            seen[args] = got
+            output = p.output()
+        assert output.count(NO_FAST_PATH_DEPRECATED) == (1 if args else 0), output
+    assert seen[()][0] == (200, None, ("GET", "/echo", "a=1"))
+    assert seen[()][2][0] == 404 and seen[()][3][:2] == (301, prefix)
+    assert seen[("--no-fast-path",)] == seen[()]

@@ -1,8 +1,7 @@
 """The proxy's lean front (jhembed.proxy.front): raw HTTP/1.1 on the hot path.
 
 Raw sockets where an HTTP client would hide what is on the wire: pipelining,
-HTTP/1.0, Expect: 100-continue, framing of what the app receives.  The same
-requests go through ``--no-fast-path`` (tornado only) as a reference.
+HTTP/1.0, Expect: 100-continue, framing of what the app receives.
 """
 
 import asyncio
@@ -13,9 +12,7 @@ import pytest
 import websockets
 from proxyutil import run_proxy
 
-from jhembed.proxy.front import FrameGuard
-
-MODES = [pytest.param((), id="front"), pytest.param(("--no-fast-path",), id="tornado")]
+from jhembed.proxy.pipe import FrameGuard
 
 
 async def exchange(port, raw, *, read_until_close=True, timeout=10):
@@ -48,9 +45,8 @@ def responses(data):
     return out
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_pipelined_requests_answered_in_order(mode):
-    async with run_proxy(*mode) as p:
+async def test_pipelined_requests_answered_in_order():
+    async with run_proxy() as p:
         raw = (
             b"".join(f"GET /echo?n={i} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for i in range(1, 4))
             + b"GET /echo?n=4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -60,9 +56,8 @@ async def test_pipelined_requests_answered_in_order(mode):
         assert [json.loads(r[2])["query"] for r in got] == [f"n={i}" for i in range(1, 5)]
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_app_gets_one_content_length_and_the_body(mode):
-    async with run_proxy(*mode) as p:
+async def test_app_gets_one_content_length_and_the_body():
+    async with run_proxy() as p:
         body = b"x" * 3000
         raw = (
             b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
@@ -72,13 +67,12 @@ async def test_app_gets_one_content_length_and_the_body(mode):
         echo = json.loads(payload)
         lengths = [v for n, v in echo["headers"] if n.lower() == "content-length"]
         assert status == "HTTP/1.1 200 OK"
-        # the front passes the client's framing on; tornado's path streams it chunked
-        assert lengths == (["3000"] if not mode else []) and echo["length"] == 3000
+        # the front passes the client's framing on
+        assert lengths == ["3000"] and echo["length"] == 3000
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_chunked_request_body_reaches_the_app_whole(mode):
-    async with run_proxy(*mode) as p:
+async def test_chunked_request_body_reaches_the_app_whole():
+    async with run_proxy() as p:
         raw = (
             b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
@@ -87,9 +81,8 @@ async def test_chunked_request_body_reaches_the_app_whole(mode):
         assert json.loads(payload)["length"] == 11
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_http10_client_without_host(mode):
-    async with run_proxy(*mode) as p:
+async def test_http10_client_without_host():
+    async with run_proxy() as p:
         data = await exchange(p.port, b"GET /echo HTTP/1.0\r\n\r\n")
         head, _, body = data.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.") and b" 200 " in head.split(b"\r\n")[0]
@@ -98,9 +91,8 @@ async def test_http10_client_without_host(mode):
         assert json.loads(body)["path"] == "/echo"
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_expect_100_continue(mode):
-    async with run_proxy(*mode) as p:
+async def test_expect_100_continue():
+    async with run_proxy() as p:
         reader, writer = await asyncio.open_connection("127.0.0.1", p.port)
         writer.write(
             b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
@@ -126,8 +118,8 @@ async def test_front_answers_headers_too_large_with_431():
 
 
 async def test_client_sent_front_header_never_reaches_the_app():
-    # X-Jhembed-Client carries the client's address from the front to tornado:
-    # a client's own copy must not set it, nor reach the app
+    # X-Jhembed-Client carried the client's address from the front to its tornado
+    # app (gone since issue 15): a client's own copy must not set it, nor reach the app
     async with run_proxy() as p:
         raw = (
             b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
@@ -160,9 +152,8 @@ async def test_app_connections_are_reused():
         assert len(to_app) == 1
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_websocket_echo_and_size_limit(mode):
-    async with run_proxy("--websocket-max-message-size", "1000", *mode) as p:
+async def test_websocket_echo_and_size_limit():
+    async with run_proxy("--websocket-max-message-size", "1000") as p:
         async with websockets.connect(f"ws://127.0.0.1:{p.port}/ws") as ws:
             for size in (10, 999, 1000):
                 await ws.send("b" * size)

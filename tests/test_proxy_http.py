@@ -110,7 +110,7 @@ async def test_bad_requests_get_4xx_not_tracebacks():
                     head = sock.recv(1000).decode(errors="replace")
                 except ConnectionResetError:
                     head = ""
-            # tornado answers 400 or closes; never a 5xx or a traceback
+            # the front answers 4xx or closes; never a 5xx or a traceback
             assert head == "" or head.startswith("HTTP/1.1 4"), head
             assert "Traceback" not in head
         assert "Traceback" not in p.output()

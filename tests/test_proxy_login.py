@@ -18,7 +18,7 @@ from tornado.testing import bind_unused_port
 from tornado.web import HTTPError, decode_signed_value
 
 from jhembed.proxy.auth import EmbedHubOAuth, HubLogin
-from jhembed.proxy.front import Request
+from jhembed.proxy.connection import Request
 from jhembed.proxy.headers import HeaderPolicy
 from jhembed.proxy.login import (
     SignIn,

@@ -1,10 +1,11 @@
-"""Attacks on the seam between the proxy's front and its tornado app, on the wire.
+"""Attacks found at the seam the proxy had between its front and a tornado app, on the wire.
 
 The real ``jupyter-embedproxy`` runs with tests/recorder.py as its app, which
-writes down every byte it receives: each test checks what the app actually got,
-through the front (fast path) and through tornado (``--no-fast-path``), and
-where the Hub matters with a real JupyterHub (one for the module, two named
-servers of alice: ``fast`` and ``tornado``).  Each test names the hole it covers.
+writes down every byte it receives: each test checks what the app actually got
+through the proxy's one request path (the front), and where the Hub matters
+with a real JupyterHub (one for the module, two named servers of alice:
+``fast``, and ``flagged``, started with the deprecated ``--no-fast-path``,
+which must change nothing).  Each test names the hole it covers.
 """
 
 import asyncio
@@ -22,7 +23,6 @@ from proxyutil import run_proxy
 HERE = Path(__file__).resolve().parent
 RECORDER = [sys.executable, str(HERE / "recorder.py"), "--port", "{port}", "--out"]
 PREFIX = "/user/u/"
-MODES = [pytest.param((), id="front"), pytest.param(("--no-fast-path",), id="tornado")]
 TIMEOUT = 5  # seconds: an answer later than this is a hang
 
 
@@ -104,9 +104,8 @@ def assert_one_request_with_the_whole_body(out):
     assert header_map(got[0])["host"] == "client.example"
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_connection_header_cannot_unframe_a_body(mode, tmp_path):  # hole 1
-    proxy, out = recording_proxy(tmp_path, *mode)
+async def test_connection_header_cannot_unframe_a_body(tmp_path):  # hole 1
+    proxy, out = recording_proxy(tmp_path)
     async with proxy as p:
         answers = await conversation(
             p.port,
@@ -118,12 +117,11 @@ async def test_connection_header_cannot_unframe_a_body(mode, tmp_path):  # hole 
         assert_one_request_with_the_whole_body(out)
 
 
-# -- hole 2: HEAD (and bodiless responses) end; relayed exchanges time out --------------------
+# -- hole 2: HEAD (and bodiless responses) end ------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_relayed_head_is_answered_and_the_connection_goes_on(mode, tmp_path):  # hole 2
-    proxy, out = recording_proxy(tmp_path, *mode)
+async def test_answered_head_ends_and_the_connection_goes_on(tmp_path):  # hole 2
+    proxy, out = recording_proxy(tmp_path)
     async with proxy as p:
         # outside the prefix: the proxy's own 404 page (a Content-Length, no body for HEAD)
         answers = await conversation(
@@ -135,9 +133,8 @@ async def test_relayed_head_is_answered_and_the_connection_goes_on(mode, tmp_pat
         assert int(answers[0][1]["content-length"]) > 0
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_forwarded_head_with_a_length_ends(mode, tmp_path):  # hole 2
-    proxy, out = recording_proxy(tmp_path, *mode)
+async def test_forwarded_head_with_a_length_ends(tmp_path):  # hole 2
+    proxy, out = recording_proxy(tmp_path)
     async with proxy as p:
         answers = await conversation(
             p.port,
@@ -149,12 +146,11 @@ async def test_forwarded_head_with_a_length_ends(mode, tmp_path):  # hole 2
         assert answers[1][2] == recorder.BODY
 
 
-# -- an upgrade that is not a websocket: a plain request (relayed to tornado until issue 15) ---
+# -- an upgrade that is not a websocket: a plain request ----------------------------------------
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_upgrade_not_websocket_forwarded_as_a_plain_request(mode, tmp_path):
-    proxy, out = recording_proxy(tmp_path, "--debug", *mode)
+async def test_upgrade_not_websocket_forwarded_as_a_plain_request(tmp_path):
+    proxy, out = recording_proxy(tmp_path, "--debug")
     async with proxy as p:
         raw = (
             b"GET %st/h2c HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\n"
@@ -167,11 +163,6 @@ async def test_upgrade_not_websocket_forwarded_as_a_plain_request(mode, tmp_path
         assert got["url"] == "/t/h2c"
         assert "upgrade" not in headers and "http2-settings" not in headers, headers
         assert "upgrade" not in headers.get("connection", "").lower(), headers
-        await asyncio.sleep(0.2)
-        lines = [line for line in p.output().splitlines() if "GET /user/u/t/h2c" in line]
-        assert not [line for line in lines if line.endswith(" relayed")], lines
-        if mode:  # the search finds tornado's line (--debug), unmarked
-            assert lines, p.output()[-2000:]
 
 
 # -- hole 3: Hub and jhembed cookies of any server never reach the app ------------------------
@@ -183,9 +174,8 @@ SIBLING_COOKIES = (
 )
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_no_hub_cookie_reaches_the_app(mode, tmp_path):  # hole 3
-    proxy, out = recording_proxy(tmp_path, *mode)
+async def test_no_hub_cookie_reaches_the_app(tmp_path):  # hole 3
+    proxy, out = recording_proxy(tmp_path)
     async with proxy as p:
         cookie = f"app=1; {SIBLING_COOKIES}; _xsrf=2"
         [(status, _, _)] = await conversation(
@@ -200,9 +190,8 @@ async def test_no_hub_cookie_reaches_the_app(mode, tmp_path):  # hole 3
 # -- hole 4: encoded parameter names ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_encoded_secret_names_are_scrubbed_from_the_log(mode, tmp_path):  # hole 4
-    proxy, out = recording_proxy(tmp_path, *mode)
+async def test_encoded_secret_names_are_scrubbed_from_the_log(tmp_path):  # hole 4
+    proxy, out = recording_proxy(tmp_path)
     async with proxy as p:
         [(status, _, _)] = await conversation(
             p.port,
@@ -224,9 +213,8 @@ TWINS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_underscore_twins_of_identity_headers_dropped(mode, tmp_path):  # hole 5
-    proxy, out = recording_proxy(tmp_path, *mode)
+async def test_underscore_twins_of_identity_headers_dropped(tmp_path):  # hole 5
+    proxy, out = recording_proxy(tmp_path)
     async with proxy as p:
         twins = "".join(f"{name}: mallory\r\n" for name in TWINS)
         [(status, _, _)] = await conversation(
@@ -242,7 +230,7 @@ async def test_underscore_twins_of_identity_headers_dropped(mode, tmp_path):  # 
         assert headers["x-forwarded-for"] == "127.0.0.1"
 
 
-# -- hole 6: the tornado path forwards the client's headers ----------------------------------
+# -- hole 6: the app gets the client's headers -------------------------------------------------
 
 CLIENT_HEADERS = {
     "host": "client.example",
@@ -256,23 +244,28 @@ CLIENT_HEADERS = {
 }
 
 
-async def test_both_paths_forward_the_same_client_headers(tmp_path):  # hole 6
-    seen = {}
-    for mode in ((), ("--no-fast-path",)):
-        proxy, out = recording_proxy(tmp_path, *mode)
-        async with proxy as p:
-            lines = "".join(f"{k}: {v}\r\n" for k, v in CLIENT_HEADERS.items())
-            raw = f"POST {PREFIX}t/h HTTP/1.1\r\n{lines}Content-Length: 2\r\n\r\nhi".encode()
-            [(status, _, _)] = await conversation(p.port, (raw, False))
-            assert status == 200
-            [got] = await until_recorded(out, 1)
-        headers = header_map(got)
-        for name, value in CLIENT_HEADERS.items():
-            assert headers.get(name) == value, (mode, name, got["headers"])
-        assert got["body"] == "hi"
-        # the framing is per hop: the front passes the client's, aiohttp makes its own
-        seen[mode] = set(headers) - {"content-length", "transfer-encoding"}
-    assert seen[()] == seen[("--no-fast-path",)]
+@pytest.mark.parametrize("flag", [(), ("--no-fast-path",)], ids=["default", "no-fast-path"])
+async def test_the_app_gets_the_client_headers(tmp_path, flag):  # hole 6
+    # --no-fast-path is deprecated and changes nothing: the same headers reach the app
+    proxy, out = recording_proxy(tmp_path, *flag)
+    async with proxy as p:
+        lines = "".join(f"{k}: {v}\r\n" for k, v in CLIENT_HEADERS.items())
+        raw = f"POST {PREFIX}t/h HTTP/1.1\r\n{lines}Content-Length: 2\r\n\r\nhi".encode()
+        [(status, _, _)] = await conversation(p.port, (raw, False))
+        assert status == 200
+        [got] = await until_recorded(out, 1)
+    headers = header_map(got)
+    for name, value in CLIENT_HEADERS.items():
+        assert headers.get(name) == value, (name, got["headers"])
+    assert got["body"] == "hi"
+    # the client's framing, as the front parsed it, and nothing the client did not send
+    # but the proxy's own X-Forwarded-* (and X-Forwarded-Context & co. for the prefix)
+    assert headers["content-length"] == "2"
+    added = set(headers) - set(CLIENT_HEADERS) - {"content-length"}
+    assert added == {
+        "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+        "x-forwarded-prefix", "x-forwarded-context", "x-proxycontextpath",
+    }, added  # fmt: skip
 
 
 # -- with a real Hub: the same attacks by a user allowed to use the server -----------------------
@@ -282,14 +275,14 @@ import sys
 RECORDER = {recorder!r}
 def _args(spawner):
     args = ["--debug", "--request-timeout", "5"]
-    if spawner.name == "tornado":
-        args.append("--no-fast-path")
+    if spawner.name == "flagged":
+        args.append("--no-fast-path")  # deprecated: it must change nothing
     out = {out!r} + "/recorded-" + (spawner.name or "default") + ".jsonl"
     spawner.args = args + ["--", sys.executable, RECORDER, "--port", "{{port}}", "--out", out]
 c.Spawner.cmd = ["jupyter-embedproxy"]
 c.Spawner.pre_spawn_hook = _args
 """
-SERVERS = ["fast", "tornado"]
+SERVERS = ["fast", "flagged"]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -420,7 +413,7 @@ async def test_hub_encoded_token_name_never_reaches_app_or_log(hub, name):  # ho
     assert token not in hub.log_text()
 
 
-# -- the login flows are the front's: answered there, as tornado answers them -------------------
+# -- the login flows: the same answers with the deprecated --no-fast-path ----------------------
 
 
 def login_requests(prefix, cookie_name):
@@ -444,7 +437,7 @@ def login_requests(prefix, cookie_name):
                      % (p, host), False),
         "callback error": (b"GET %soauth_callback?error=login-proof HTTP/1.1\r\n%s\r\n"
                            % (p, host), False),
-        # what the front relayed to its tornado app until issue 15 (step 1-4)
+        # what the front relayed to a tornado app until issue 15 (step 1-4)
         "below the callback": (b"GET %soauth_callback/login-proof HTTP/1.1\r\n%s\r\n"
                                % (p, host), False),
         "websocket url token": (b"GET %slogin-proof-ws?token=bogus HTTP/1.1\r\n%s%s\r\n"
@@ -477,19 +470,17 @@ async def raw_answer(port, raw, head_only):
     return int(lines[0].split()[1]), headers, body
 
 
-def request_lines(hub, name, relayed):
-    """The request log lines (``--debug``: every request) of ``name``'s marker: those of
-    the tornado app behind the front (``relayed``: it marks them so), or any server's."""
-    suffix = " relayed" if relayed else ""
+def request_lines(hub, name):
+    """The request log lines of ``name``'s marker (the front logs each answer it makes)."""
     pattern = re.compile(
-        rf"\b\d{{3}} [A-Z]+ /user/alice/{name}/\S*login-proof\S* \(\S+\) [\d.]+ms{suffix}$"
+        rf"\b\d{{3}} [A-Z]+ /user/alice/{name}/\S*login-proof\S* \(\S+\) [\d.]+ms$"
     )
     return [line for line in hub.log_text().splitlines() if pattern.search(line)]
 
 
 @hub_test
 @pytest.mark.slow
-async def test_hub_login_flows_answered_by_the_front_as_tornado_answers_them(hub):
+async def test_hub_login_flows_answered_the_same_with_no_fast_path(hub):
     answers = {}
     for name in SERVERS:
         port, prefix = hub_target(hub, name)
@@ -498,31 +489,29 @@ async def test_hub_login_flows_answered_by_the_front_as_tornado_answers_them(hub
             case: await raw_answer(port, raw, head_only)
             for case, (raw, head_only) in login_requests(prefix, cookie_name).items()
         }
-    # the front answered them all: none reached its tornado app (whose request log,
-    # on with --debug, has a line for every request it serves: see the tornado server)
+    # the proxy answered them all itself (a log line for each answer), none reached the app
     await asyncio.sleep(0.3)
-    assert request_lines(hub, "fast", relayed=True) == []
-    assert len(request_lines(hub, "tornado", relayed=False)) == len(answers["tornado"]), (
-        hub.log_tail(80)
-    )
-    # ... and the same answers as tornado: status, texts, headers, cookie attributes
-    fast, slow = answers["fast"], answers["tornado"]
+    for name in SERVERS:
+        assert len(request_lines(hub, name)) == len(answers[name]), hub.log_tail(80)
+        assert not hub_requests(hub, name, "login-proof")
+    # ... and the same answers with --no-fast-path: status, texts, headers, cookie attributes
+    fast, slow = answers["fast"], answers["flagged"]
     for case in fast:
         (status, headers, body), (t_status, t_headers, t_body) = fast[case], slow[case]
         assert status == t_status, (case, fast[case], slow[case])
-        assert body == t_body.replace(b"/tornado/", b"/fast/"), (case, body, t_body)
+        assert body == t_body.replace(b"/flagged/", b"/fast/"), (case, body, t_body)
         ignored = {"date", "location", "set-cookie", "connection", "content-length"}
         mine = {(n, v) for n, v in headers if n not in ignored}
         theirs = {(n, v) for n, v in t_headers if n not in ignored}
         assert mine == theirs, (case, mine ^ theirs)
         assert [_cookie_shape(v) for n, v in headers if n == "set-cookie"] == [
-            _cookie_shape(v.replace("-tornado", "-fast").replace("/tornado/", "/fast/"))
+            _cookie_shape(v.replace("-flagged", "-fast").replace("/flagged/", "/fast/"))
             for n, v in t_headers
             if n == "set-cookie"
         ], case
         if status in (301, 302):
             location = dict(headers)["location"]
-            t_location = dict(t_headers)["location"].replace("tornado", "fast")
+            t_location = dict(t_headers)["location"].replace("flagged", "fast")
             assert re.sub(r"(state|code_challenge)=[^&]+", "", location) == re.sub(
                 r"(state|code_challenge)=[^&]+", "", t_location
             ), case
@@ -531,7 +520,8 @@ async def test_hub_login_flows_answered_by_the_front_as_tornado_answers_them(hub
 @hub_test
 @pytest.mark.slow
 async def test_hub_oauth_login_completes_in_the_front(hub):
-    """A browser's whole OAuth login with the fast server: no step reaches the tornado app."""
+    """A browser's whole OAuth login with the fast server, the login steps answered by the
+    proxy itself (only the page reaches the app)."""
     from hub import get_authorized
 
     url = hub.servers["fast"] + "login-proof-oauth"
@@ -539,13 +529,11 @@ async def test_hub_oauth_login_completes_in_the_front(hub):
         status, final, _ = await get_authorized(browser, url)
         assert (status, final.path) == (200, "/user/alice/fast/login-proof-oauth")
     await asyncio.sleep(0.3)
-    pattern = re.compile(
-        r"\b\d{3} [A-Z]+ /user/alice/fast/(oauth_callback|login-proof)\S* .* relayed$"
-    )
-    assert not [line for line in hub.log_text().splitlines() if pattern.search(line)]
-    assert hub_requests(hub, "fast", "login-proof-oauth")  # the app got the page
-    # a websocket logging in with ?token= (relayed to the tornado app until issue 15):
-    # refused by the front itself, its log line unmarked
+    got = hub_requests(hub, "fast", "login-proof-oauth")
+    assert [r["url"] for r in got] == ["/login-proof-oauth"], got  # the page, once
+    assert not hub_requests(hub, "fast", "oauth_callback")
+    # a websocket logging in with ?token= (relayed to a tornado app until issue 15):
+    # refused by the front itself, and logged
     port, prefix = hub_target(hub, "fast")
     raw = (
         f"GET {prefix}login-proof-relayed?token=not-a-token HTTP/1.1\r\nHost: x\r\n"
@@ -555,24 +543,18 @@ async def test_hub_oauth_login_completes_in_the_front(hub):
     status, _, _ = await raw_answer(port, raw.encode(), True)
     assert status == 403
     deadline = time.monotonic() + 5
-    while not request_lines(hub, "fast", relayed=False):
+    while not [line for line in request_lines(hub, "fast") if "login-proof-relayed" in line]:
         assert time.monotonic() < deadline, hub.log_tail(40)
         await asyncio.sleep(0.1)
-    assert request_lines(hub, "fast", relayed=True) == []
-
-
-def relayed_lines(hub, marker):
-    """Log lines of requests of the fast server (``marker`` in the URL) its front relayed."""
-    pattern = re.compile(rf"\b\d{{3}} [A-Z]+ /user/alice/fast/\S*{marker}\S* .* relayed$")
-    return [line for line in hub.log_text().splitlines() if pattern.search(line)]
+    assert not hub_requests(hub, "fast", "login-proof-relayed")
 
 
 @hub_test
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SERVERS)
-async def test_hub_front_forwards_what_it_relayed(hub, name):
-    """Requests the front relayed to its tornado app until issue 15, with a valid token:
-    the app receives them as tornado forwards them, and the front relayed none."""
+async def test_hub_front_forwards_what_it_once_relayed(hub, name):
+    """Requests the front relayed to a tornado app until issue 15, with a valid token:
+    the app receives them, without the token."""
     port, prefix = hub_target(hub, name)
     p, token = prefix.encode(), hub.token.encode()
     auth = b"Authorization: token %s\r\n" % token
@@ -603,9 +585,6 @@ async def test_hub_front_forwards_what_it_relayed(hub, name):
     for request in got.values():
         assert hub.token not in str(request), request
     assert header_map(got["relay-test-ws?a=1&b=2"])["upgrade"].lower() == "websocket"
-    if name == "fast":
-        await asyncio.sleep(0.3)
-        assert relayed_lines(hub, "relay-test") == [], relayed_lines(hub, "relay-test")
 
 
 def _cookie_shape(cookie):

@@ -2,7 +2,7 @@
 
 Each function returns ``(status, headers, body)``: ``headers`` a list of
 ``(name, value)`` pairs without framing headers, ``body`` bytes.  Whoever sends
-it (the front, or a tornado handler) adds ``Content-Length``, the header
+it (the front's exchange) adds ``Content-Length``, the header
 policy's own headers (CSP ``frame-ancestors``, CORS, ``X-JupyterHub-Version``)
 and ``Connection``.  Pages are HTML for browsers (``html=True``: the request
 accepts ``text/html``), plain text for others.  Pure: no I/O, no state.
@@ -110,11 +110,6 @@ def too_large(length, limit, *, html):
     )
 
 
-def error(status, reason, *, html):
-    """Any other error tornado raised on a request (its ``write_error``)."""
-    return page(status, f"{status} {reason}", "The proxy could not answer this request.", html=html)
-
-
 def proxy_error(*, html):
     """A bug of the proxy's on this request."""
     return page(500, "Proxy error", "The proxy failed on this request.", html=html)
@@ -197,7 +192,6 @@ __all__ = [
     "bad_gateway",
     "cors_refused",
     "dot_segments",
-    "error",
     "gateway_timeout",
     "html_page",
     "method_not_allowed",

@@ -107,7 +107,7 @@ class ProxyConfig:
         ),
         "no-fast-path": (
             {"EmbedProxy": {"fast_path": False}},
-            "Serve every request with the tornado application (no lean front).",
+            "Deprecated, does nothing (the proxy has one request path).",
         ),
         "keep-alive": (
             {"EmbedProxy": {"keep_alive": True}},

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from .rules import strip_param
 
-# the client's scheme and address, from the proxy's front to its tornado app
-CLIENT_HEADER = "X-Jhembed-Client"
 # a file the spawner names for the proxy: "ready", or "failed" and the reason
 # with the app's last output, so a spawn that fails says why in the Hub
 START_REPORT_ENV = "JHEMBED_START_REPORT"

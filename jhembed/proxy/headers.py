@@ -304,11 +304,6 @@ class HeaderPolicy:
         out.append(VERSION_HEADER)
         return out
 
-    def apply(self, handler, upstream_headers, origin):
-        """Copy ``upstream_headers`` ((name, value) pairs) onto tornado ``handler``, rewritten."""
-        for name, value in self.rewrite(upstream_headers, origin):
-            handler.add_header(name, value)
-
     def own_headers(self, origin=None):
         """Headers for responses the proxy makes itself (status pages, redirects)."""
         out = [("Content-Security-Policy", self.frame_ancestors_directive)]
@@ -316,23 +311,3 @@ class HeaderPolicy:
         out.extend(self.extra_headers.items())
         out.append(VERSION_HEADER)
         return out
-
-    def apply_own(self, handler, origin=None):
-        """Set :meth:`own_headers` on a tornado ``handler``."""
-        for name, value in self.own_headers(origin):
-            handler.set_header(name, value)
-
-
-class PolicyCookies:
-    """Tornado handler mixin: every cookie the proxy sets follows the server's cookie policy.
-
-    The session and OAuth state cookies (set by ``HubOAuth`` through tornado)
-    and the proxy's own get ``SameSite=None; Secure; Partitioned`` when another
-    site may frame the server.  Tornado writes cookies with ``add_header``;
-    Python's ``http.cookies`` cannot write ``Partitioned`` before 3.14.
-    """
-
-    def add_header(self, name, value):
-        if name.lower() == "set-cookie":
-            value = self.settings["forwarder"].policy.rewrite_set_cookie(str(value), own=True)
-        super().add_header(name, value)

@@ -6,11 +6,10 @@ answer ``(status, headers, body)``: headers without framing (the front adds
 ``Content-Length`` and the policy's own headers), every ``Set-Cookie`` through
 ``HeaderPolicy.rewrite_set_cookie(value, own=True)``.  The OAuth is JupyterHub's
 ``HubOAuth`` (state, PKCE where the Hub has it, ``token_for_code``,
-``user_for_token``); the glue tornado's ``HubOAuthCallbackHandler`` and auth.py's
-``HubLogin`` did around it is here, decision for decision and text for text
-(``--no-fast-path`` still uses auth.py).  Cookies are signed with tornado's
-``create_signed_value`` and the tornado app's ``cookie_secret``: either side
-reads what the other wrote.
+``user_for_token``); the glue tornado's ``HubOAuthCallbackHandler`` did around
+it is here, with the decisions of auth.py's ``HubLogin``.  Cookies are signed with
+tornado's ``create_signed_value`` and the proxy's ``cookie_secret``, so they read
+as tornado would read them.
 """
 
 from __future__ import annotations

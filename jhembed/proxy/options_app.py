@@ -255,13 +255,12 @@ class AppOptions(HasTraits):
 
     fast_path = Bool(
         True,
-        help="""Serve the hot path with the proxy's lean HTTP front (default on).
+        help="""Deprecated, does nothing: the proxy has one request path.
 
-        Requests whose user is known and websockets go straight to the app
-        through httptools-parsed, pooled keep-alive connections; everything
-        else (logins, status pages, the bridge) is answered by the proxy's
-        tornado application behind it, exactly as with the front off. Turn it
-        off only to compare or to rule it out when debugging.
+        The proxy's front (httptools) parses and answers every request. Setting
+        this to False (``--no-fast-path``) is accepted for old command lines and
+        configuration files, logs one deprecation line at startup, and changes
+        nothing.
         CLI: ``--no-fast-path``.
         """,
     ).tag(config=True)

@@ -1,4 +1,4 @@
-"""Tornado glue for the proxy's own answers (texts: jhembed.proxy.answers), and the frame login page."""
+"""The page a cross-site frame gets instead of the Hub's login (the other answers: jhembed.proxy.answers)."""
 
 from __future__ import annotations
 
@@ -6,45 +6,7 @@ import json
 from html import escape
 
 from .answers import TEMPLATE as _TEMPLATE
-from .answers import render
-
-
-def wants_html(handler):
-    accept = handler.request.headers.get("Accept", "")
-    return "text/html" in accept
-
-
-def send_page(
-    handler, status, title, message, *, refresh=None, detail=None, headers=None, links=()
-):
-    """Finish ``handler`` with ``status`` and a page (HTML for browsers, text for others)."""
-    handler.clear()
-    handler.set_status(status)
-    for name, value in (headers or {}).items():
-        handler.set_header(name, value)
-    handler.set_header("Cache-Control", "no-store")
-    if getattr(handler, "body_pending", False):
-        # answered before the request body was read: the connection cannot be
-        # reused, and saying so keeps a keep-alive client (or CHP) from reusing it
-        handler.set_header("Connection", "close")
-    content_type, body = render(
-        title, message, html=wants_html(handler), refresh=refresh, detail=detail, links=links
-    )
-    handler.set_header("Content-Type", content_type)
-    handler.finish(body)
-
-
-def send_answer(handler, answer):
-    """Finish tornado ``handler`` with an ``(status, headers, body)`` of jhembed.proxy.answers."""
-    status, headers, body = answer
-    handler.clear()
-    handler.set_status(status)
-    for name, value in headers:
-        handler.set_header(name, value)
-    if getattr(handler, "body_pending", False):
-        handler.set_header("Connection", "close")  # as send_page
-    handler.finish(body)
-
+from .answers import render  # noqa: F401  (login.py imports it from here)
 
 # -- the page a cross-site frame gets instead of the Hub's login ---------------------------
 

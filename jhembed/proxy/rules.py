@@ -1,7 +1,6 @@
 """What the app may receive of a client's request: pure rules, no I/O.
 
-Shared by both HTTP stacks of the proxy (the front and the tornado app), so
-that a request is judged the same way whichever one carries it:
+The front (jhembed.proxy.front) and the forwarder's header rules apply them:
 
 - the headers the proxy sets or strips, and their underscore twins (which
   WSGI/CGI servers read as the same header);

@@ -23,7 +23,6 @@ from jupyterhub.utils import url_path_join
 
 from .._version import __version__
 from . import headers as _headers
-from . import tornado_app
 from .child import ChildProcess, ChildStartError
 from .config import ConfigError
 from .forward import Forwarder
@@ -36,7 +35,7 @@ class ProxyRuntime:
     # filled in start()
     child = None
     forwarder = None
-    http_server = None
+    front = None
 
     @property
     def ssl_server_context(self):
@@ -191,12 +190,9 @@ class ProxyRuntime:
 
         self.child = self.make_child()
         self.forwarder = self.make_forwarder(self.child)
-        web_app = tornado_app.make_web_app(self, self.forwarder)
-        self.front = None
-        if self.fast_path:
-            self.http_server, self.front = await tornado_app.listen_behind_front(self, web_app)
-        else:
-            self.http_server = tornado_app.listen(self, web_app)
+        if not self.fast_path:
+            self.log.warning(NO_FAST_PATH_DEPRECATED)
+        self.front = await self.listen(self.forwarder)
         if self.no_authentication:
             self.log.warning(
                 "Authentication is off (--no-authentication): anyone who can reach "
@@ -240,12 +236,9 @@ class ProxyRuntime:
             stop_task.cancel()
             if reporter is not None:
                 reporter.cancel()
-            if self.front is not None:
-                self.front.stop()
-            self.http_server.stop()
+            self.front.stop()
             if self.forwarder.activity is not None:
                 await self.forwarder.activity.stop()
-            await self.forwarder.close()
             await self.child.stop()
             if not child_task.done():
                 child_task.cancel()
@@ -253,11 +246,24 @@ class ProxyRuntime:
                     await child_task
                 except (asyncio.CancelledError, Exception):
                     pass
-            if self.front is not None:
-                await self.front.drain(SHUTDOWN_DRAIN)
-                self.front.close_all()
-            await self.http_server.close_all_connections()
+            await self.front.drain(SHUTDOWN_DRAIN)
+            self.front.close_all()
         return exit_code
+
+    async def listen(self, forwarder):
+        """The front on the listening sockets: it parses and answers every request."""
+        from .front import Front
+
+        front = Front(
+            forwarder,
+            # signs the session cookie; a restarted proxy logs browsers in again (OAuth)
+            cookie_secret=os.urandom(32),
+            max_body_size=self._body_limit,
+            log=self.log,
+            mounted_from=self._server_prefix,
+        )
+        await front.start(self._bind(), ssl_context=self.ssl_server_context)
+        return front
 
     async def _report_ready(self, path):
         """Tell the spawner (``JHEMBED_START_REPORT``) how the start goes.
@@ -287,6 +293,9 @@ class ProxyRuntime:
         return _run_loop(self._run())
 
 
+NO_FAST_PATH_DEPRECATED = (
+    "--no-fast-path is deprecated and does nothing: jupyter-embedproxy has one request path"
+)
 # seconds the exchanges under way get to end (the app is gone: they answer 502) at shutdown
 SHUTDOWN_DRAIN = 5
 
