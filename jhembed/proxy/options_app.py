@@ -240,7 +240,7 @@ class AppOptions(HasTraits):
         allow_none=True,
         help="""Largest websocket message accepted in either direction, in bytes.
 
-        Default: tornado's 10 MiB. CLI: ``--websocket-max-message-size``.
+        Default: 10 MiB (10485760, as tornado's). CLI: ``--websocket-max-message-size``.
         """,
     ).tag(config=True)
 
