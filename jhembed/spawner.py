@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
-from jupyterhub import orm
+from jupyterhub import orm, roles
 from jupyterhub.spawner import LocalProcessSpawner, SimpleLocalProcessSpawner
 from tornado import web
 from traitlets import Bool, Dict, HasTraits, List, Unicode, default, observe
@@ -487,8 +487,6 @@ class EmbedSpawnerMixin(HasTraits):
                 yield event
 
 
-# the Hub's default 'server' role, when the database has none (it always has)
-_SERVER_ROLE_SCOPES = ("users:activity!user", "access:servers!server")
 # the proxy reads this server's shares to admit members of a group it is shared
 # with (JupyterHub leaves group shares out of their OAuth tokens: proxy/group_shares.py)
 SHARES_SCOPE = "read:shares!server"
@@ -497,7 +495,11 @@ SHARES_SCOPE = "read:shares!server"
 def _server_token_scopes(spawner):
     """``$JUPYTERHUB_API_TOKEN``'s scopes: the Hub's 'server' role plus ``read:shares!server``."""
     role = orm.Role.find(spawner.db, "server") if spawner.db is not None else None
-    scopes = list(role.scopes) if role is not None else list(_SERVER_ROLE_SCOPES)
+    if role is not None:
+        scopes = list(role.scopes)
+    else:  # no database (it always has the role): the Hub's own default definition
+        (default,) = [r for r in roles.get_default_roles() if r["name"] == "server"]
+        scopes = list(default["scopes"])
     if SHARES_SCOPE not in scopes:
         scopes.append(SHARES_SCOPE)
     return scopes
