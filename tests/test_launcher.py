@@ -267,6 +267,15 @@ async def opens(hub, user, url):
         return status
 
 
+async def revoke(hub, owner, app, kind, name):
+    """``owner`` revokes the share of ``app`` with user or group ``name`` on the launcher's
+    share page; the page's (status, text)."""
+    async with hub.login(owner) as s:
+        page = Page(hub, s)
+        await page.get(f"share/{app}")
+        return await page.post(f"share/{app}", {"action": "revoke", "kind": kind, "name": name})
+
+
 def share_rows(text):
     return set(re.findall(r'<tr data-kind="(user|group)" data-name="([^"]+)"', text))
 
@@ -312,13 +321,8 @@ async def test_sharing_with_users_groups_and_codes(hub):
         assert status == 404  # dave has no server "plain"; alice's is not his to see
     assert await opens(hub, "dave", url) == 403
     # revoke bob: refused once the proxy's cache (1 s here) has expired
-    async with hub.login("alice") as s:
-        alice = Page(hub, s)
-        await alice.get("share/plain")
-        status, text = await alice.post(
-            "share/plain", {"action": "revoke", "kind": "user", "name": "bob"}
-        )
-        assert status == 200 and share_rows(text) == {("group", "team")}, text
+    status, text = await revoke(hub, "alice", "plain", "user", "bob")
+    assert status == 200 and share_rows(text) == {("group", "team")}, text
     async with hub.login("bob") as s:
         status, text = await Page(hub, s).get()
         assert ("alice", "plain") not in shared_with_me(text)
@@ -376,13 +380,8 @@ async def test_group_share_opens_the_server(hub):
     assert await opens(hub, "dave", url) == 403
     assert await opens(hub, "bob", url) == 403
     # revoke: carol refused once the proxy's cache (1 s here) has expired
-    async with hub.login("alice") as s:
-        alice = Page(hub, s)
-        await alice.get("share/grouped")
-        status, text = await alice.post(
-            "share/grouped", {"action": "revoke", "kind": "group", "name": "team"}
-        )
-        assert status == 200 and share_rows(text) == set(), text
+    status, text = await revoke(hub, "alice", "grouped", "group", "team")
+    assert status == 200 and share_rows(text) == set(), text
     await asyncio.sleep(1.5)
     assert await opens(hub, "carol", url) == 403
 
