@@ -11,6 +11,8 @@ a JupyterHub with default settings.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import os
 import secrets
 import signal
@@ -77,6 +79,32 @@ def _host_site_addresses():
             except OSError:
                 pass
     return addresses
+
+
+async def _serve_host_site(app, port, banner):
+    """Serve the host site on every ``localhost`` address, print ``banner`` once it
+    listens (so "running" means both sites answer), log each request, and return on
+    SIGINT or SIGTERM."""
+    log = logging.getLogger("aiohttp.access")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("[host site] %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    runner = web.AppRunner(app, access_log=log, access_log_format="%s %r %Tfs")
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        for host in _host_site_addresses():
+            await web.TCPSite(runner, host, port).start()
+        print(banner, flush=True)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 def _port_taken(host, port):
@@ -155,14 +183,13 @@ def main(argv=None):
     try:
         _wait_for_hub(hub_url, hub, f"http://127.0.0.1:{args.hub_api_port}/hub/api/")
         site = HostSite(hub_url, token, demo_dir / "host-site.sqlite")
-        print(
+        banner = (
             "\n"
             f"  jhembed demo is running (Ctrl-C stops it)\n"
             f"  host site (embeds the apps):  {host_origin}/\n"
-            f"  JupyterHub (any name, any password; demo only):  {hub_url}\n",
-            flush=True,
+            f"  JupyterHub (any name, any password; demo only):  {hub_url}\n"
         )
-        web.run_app(site.app(), host=_host_site_addresses(), port=args.host_port, print=None)
+        asyncio.run(_serve_host_site(site.app(), args.host_port, banner))
     except KeyboardInterrupt:
         pass
     finally:
