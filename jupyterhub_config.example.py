@@ -9,16 +9,16 @@
 
 Environment (all optional):
   JHEMBED_DEMO_DIR            state: database, cookie secret, users' homes (default: ./.demo)
-  JHEMBED_DEMO_HUB_PORT       public port of the Hub (default 8700, on 127.0.0.1)
-  JHEMBED_DEMO_HUB_API_PORT   the Hub's internal API port (default 8702)
-  JHEMBED_DEMO_PROXY_API_PORT configurable-http-proxy's API port (default 8703)
+  JHEMBED_DEMO_HUB_PORT       public port of the Hub (default 8000, on 127.0.0.1)
+  JHEMBED_DEMO_HUB_API_PORT   the Hub's internal API port (default 8081)
+  JHEMBED_DEMO_PROXY_API_PORT configurable-http-proxy's API port (default 8001)
   JHEMBED_DEMO_HOST_ORIGIN    the host site that may frame the apps (default http://localhost:8701)
 
-The demo's ports are none of the defaults of JupyterHub (8000 public, 8081 internal
-API) and configurable-http-proxy (8001 API), so it runs beside a default JupyterHub.
+The Hub keeps JupyterHub's and configurable-http-proxy's own default ports (8000
+public, 8081 internal API, 8001 proxy API); the host site's port (8701) is none of them.
   JHEMBED_DEMO_SERVICE_TOKEN  Hub API token of the host site (the demo generates one)
   JHEMBED_DEMO_LAUNCHER_PORT  port of the launcher service (default: a free one; users
-                              reach it at http://127.0.0.1:8700/services/apps/)
+                              reach it at http://127.0.0.1:8000/services/apps/)
 """
 
 import os
@@ -40,10 +40,10 @@ c = get_config()  # noqa: F821
 
 # -- the Hub -------------------------------------------------------------------------------
 c.JupyterHub.ip = "127.0.0.1"
-c.JupyterHub.port = int(os.environ.get("JHEMBED_DEMO_HUB_PORT", "8700"))
+c.JupyterHub.port = int(os.environ.get("JHEMBED_DEMO_HUB_PORT", "8000"))
 c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = int(os.environ.get("JHEMBED_DEMO_HUB_API_PORT", "8702"))
-PROXY_API_PORT = int(os.environ.get("JHEMBED_DEMO_PROXY_API_PORT", "8703"))
+c.JupyterHub.hub_port = int(os.environ.get("JHEMBED_DEMO_HUB_API_PORT", "8081"))
+PROXY_API_PORT = int(os.environ.get("JHEMBED_DEMO_PROXY_API_PORT", "8001"))
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{PROXY_API_PORT}"
 # configurable-http-proxy installed into the project by `npm ci` (make setup)
 c.ConfigurableHTTPProxy.command = [str(HERE / "node_modules" / ".bin" / "configurable-http-proxy")]

@@ -160,12 +160,22 @@ def _stop(proc):
 
 
 async def test_make_demo_with_its_default_ports(tmp_path):
-    """`make demo` exactly as the README says: its own ports, none a JupyterHub or
-    configurable-http-proxy default; both sites answer on their documented URLs."""
+    """`make demo` exactly as the README says: the Hub on JupyterHub's and
+    configurable-http-proxy's own default ports, the host site on a port that is none
+    of them; both sites answer on their documented URLs."""
+    from jupyterhub.app import JupyterHub
+
     from jhembed.demo.__main__ import PORTS
 
     defaults = {flag: port for flag, port, _, _ in PORTS}
-    assert not {8000, 8001, 8081} & set(defaults.values())
+    hub_defaults = {
+        "--hub-port": JupyterHub.port.default_value,
+        "--hub-api-port": JupyterHub.hub_port.default_value,
+        "--proxy-api-port": 8001,  # ConfigurableHTTPProxy.api_url's default, 127.0.0.1:8001
+    }
+    assert hub_defaults == {"--hub-port": 8000, "--hub-api-port": 8081, "--proxy-api-port": 8001}
+    assert {flag: defaults[flag] for flag in hub_defaults} == hub_defaults
+    assert defaults["--host-port"] not in hub_defaults.values()
     # only the state directory moves (the ports are the defaults)
     proc = subprocess.Popen(
         ["make", "--no-print-directory", "demo", f"DEMO_ARGS=--demo-dir {tmp_path / 'demo'}"],
@@ -174,6 +184,8 @@ async def test_make_demo_with_its_default_ports(tmp_path):
     out = ""
     try:
         await wait_for(f"http://127.0.0.1:{defaults['--hub-port']}/hub/login", proc)
+        # what a JupyterHub admin tries first: the Hub's API on its default port
+        await wait_for("http://127.0.0.1:8000/hub/api/", proc)
         await wait_for(f"http://localhost:{defaults['--host-port']}/", proc)
         # every URL the README's demo paragraph names, as written there
         urls = readme_demo_urls()

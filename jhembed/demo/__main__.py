@@ -1,11 +1,10 @@
 """``python -m jhembed.demo``: a JupyterHub with EmbedSpawner, and a host site embedding it.
 
-The Hub (from ``jupyterhub_config.example.py``) listens on http://127.0.0.1:8700,
+The Hub (from ``jupyterhub_config.example.py``) listens on http://127.0.0.1:8000,
 the host site on http://localhost:8701: two different origins, as a real
-deployment would have.  The Hub's internal API (8702) and configurable-http-proxy's
-API (8703) get ports of their own too: none of the demo's ports is a default of
-JupyterHub (8000, 8081) or configurable-http-proxy (8001), so the demo runs beside
-a JupyterHub with default settings.
+deployment would have.  The Hub keeps JupyterHub's default ports (8000 public,
+8081 internal API, 8001 for configurable-http-proxy's API); the host site's port is
+none of them.
 """
 
 from __future__ import annotations
@@ -59,10 +58,10 @@ def _wait_for(url, proc, deadline):
 
 # (flag, default, host it binds, what listens there)
 PORTS = (
-    ("--hub-port", 8700, "127.0.0.1", "the Hub's public port"),
+    ("--hub-port", 8000, "127.0.0.1", "the Hub's public port"),
     ("--host-port", 8701, "localhost", "the demo host site"),
-    ("--hub-api-port", 8702, "127.0.0.1", "the Hub's internal API"),
-    ("--proxy-api-port", 8703, "127.0.0.1", "configurable-http-proxy's API"),
+    ("--hub-api-port", 8081, "127.0.0.1", "the Hub's internal API"),
+    ("--proxy-api-port", 8001, "127.0.0.1", "configurable-http-proxy's API"),
 )
 
 
