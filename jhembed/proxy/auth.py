@@ -119,26 +119,41 @@ class HubLogin:
     # -- what the app receives ---------------------------------------------------------------
 
     def filter_request_headers(self, headers, user):
-        """Remove credentials the proxy consumed; add the user when ``forward_user`` is on."""
+        """Remove credentials the proxy consumed; add the user when ``forward_user`` is on.
+
+        (The forwarder applies the same three rules in its one pass over the headers.)
+        """
         out = []
         for name, value in headers:
             low = name.lower()
-            if low == "authorization" and _TOKEN_HEADER.match(value):
+            if low == "authorization" and self.consumes(value):
                 continue
             if low == "cookie":
-                value = self._strip_cookies(value)
+                value = self.strip_cookies(value)
                 if not value:
                     continue
             out.append((name, value))
-        if self.forward_user and user is not None:
-            out.append((USER_HEADER, user["name"]))
-            out.append((GROUPS_HEADER, ",".join(user.get("groups") or ())))
+        out.extend(self.user_headers(user))
         return out
 
-    def _strip_cookies(self, header):
-        # the Hub's and jhembed's by pattern, and ours by name (JUPYTERHUB_CLIENT_ID
-        # may be anything when the proxy runs by hand)
+    @staticmethod
+    def consumes(authorization):
+        """Whether an ``Authorization`` value is a Hub token the proxy reads: never sent on."""
+        return _TOKEN_HEADER.match(authorization) is not None
+
+    def strip_cookies(self, header):
+        """A ``Cookie`` header without the Hub's and jhembed's cookies, nor ours.
+
+        The Hub's and jhembed's by pattern, and ours by name (JUPYTERHUB_CLIENT_ID
+        may be anything when the proxy runs by hand).
+        """
         return strip_cookies(header, (self.cookie_name,))
+
+    def user_headers(self, user):
+        """The headers that tell the app who the user is (``forward_user``), or ()."""
+        if self.forward_user and user is not None:
+            return ((USER_HEADER, user["name"]), (GROUPS_HEADER, ",".join(user.get("groups") or ())))
+        return ()
 
 
 __all__ = ["EmbedHubOAuth", "HubLogin", "USER_HEADER", "GROUPS_HEADER"]

@@ -8,7 +8,7 @@ import socket
 import httptools
 
 from .exchange import Exchange
-from .wire import reason_phrase
+from .wire import http_date, reason_phrase
 
 _BUFFER_LIMIT = 1024 * 1024  # request body held while the app connection opens
 _MAX_HEAD = 64 * 1024  # request line and headers, as tornado's max_header_size
@@ -35,6 +35,7 @@ class Request:
         "raw_tail",
         "paused",
         "answer",
+        "_index",
     )
 
     def __init__(self):
@@ -51,13 +52,27 @@ class Request:
         self.raw_tail = b""  # bytes after an upgrade request
         self.paused = False  # reading paused: too much body buffered
         self.answer = None  # (status, headers, body) when the front answers itself
+        self._index = None  # (len(headers), {lower-case name: first value}), built on demand
 
     def header(self, name):
-        low = name.lower()
-        for n, v in self.headers:
-            if n.lower() == low:
-                return v
-        return None
+        """The first value of header ``name``, or None."""
+        index = self._index
+        if index is None or index[0] != len(self.headers):
+            first = {}
+            for n, v in self.headers:
+                first.setdefault(n.lower(), v)
+            index = self._index = (len(self.headers), first)
+        return index[1].get(name.lower())
+
+
+def _no_delay(transport):
+    """TCP_NODELAY on a TCP connection: small heads and frames go out at once."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
 
 
 class ClientConnection(asyncio.Protocol):
@@ -90,12 +105,7 @@ class ClientConnection(asyncio.Protocol):
         self.remote_ip = peer[0] if isinstance(peer, tuple) else "127.0.0.1"
         if transport.get_extra_info("sslcontext") is not None:
             self.protocol = "https"
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
+        _no_delay(transport)
         self.front.clients.add(self)
         self.last_active = self.front.loop.time()
 
@@ -263,6 +273,7 @@ class ClientConnection(asyncio.Protocol):
             self.write(
                 f"HTTP/1.1 {status} {reason_phrase(status)}\r\n".encode()
                 + b"Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"
+                + b"Date: %s\r\n" % http_date().encode()
                 + b"Content-Length: %d\r\n\r\n" % len(body)
                 + body
             )
@@ -280,12 +291,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def connection_made(self, transport):
         self.transport = transport
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
+        _no_delay(transport)
 
     def data_received(self, data):
         if self.raw is not None:

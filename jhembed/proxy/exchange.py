@@ -90,7 +90,10 @@ class Exchange:
     async def _send(self):
         front = self.front
         req = self.req
-        head = self._request_head()
+        client = self.client
+        head = front.fw.request_head(
+            req, remote_ip=client.remote_ip, protocol=client.protocol, default_host=front.default_host
+        )
         for attempt in (0, 1):
             try:
                 conn, reused = await front.connect()
@@ -132,29 +135,6 @@ class Exchange:
         self._cancel_timer()
         if ok is None and not self.head_sent:
             self._upstream_failed(ConnectionError("connection closed"))
-
-    def _request_head(self):
-        req = self.req
-        client = self.client
-        fw = self.front.fw
-        websocket = req.upgrade
-        headers = fw.headers_for_app(
-            req.headers,
-            remote_ip=client.remote_ip,
-            protocol=client.protocol,
-            user=req.user,
-            upgrade=websocket,
-        )
-        if not any(n.lower() == "host" for n, _ in headers):
-            headers.append(("Host", self.front.default_host))
-        # the body is framed toward the app as the parser framed it, whatever the
-        # header rules kept: the app can never read a body as another request
-        headers = [h for h in headers if h[0].lower() not in wire.BODY_FRAMING]
-        if req.chunked:
-            headers.append(("Transfer-Encoding", "chunked"))
-        elif req.length is not None:
-            headers.append(("Content-Length", str(req.length)))
-        return encode_head(f"{req.method} {fw.upstream_path(req.url)} HTTP/1.1\r\n", headers)
 
     # -- request body ----------------------------------------------------------------------
 
@@ -292,16 +272,15 @@ class Exchange:
         status = self.status
         no_body = not response_has_body(req.method, status)
         headers = []
-        connection = set()
         length = None
         chunked = False
+        framing = wire.RESPONSE_FRAMING
+        for name, value in self.headers:
+            if name == "Connection":  # the names as header_name spells them
+                framing = framing | {t.strip().lower() for t in value.split(",")}
         for name, value in self.headers:
             low = name.lower()
-            if low == "connection":
-                connection.update(t.strip().lower() for t in value.split(","))
-        for name, value in self.headers:
-            low = name.lower()
-            if low in wire.RESPONSE_FRAMING or low in connection:
+            if low in framing:
                 if low == "content-length":
                     length = value
                 elif low == "transfer-encoding":
@@ -367,6 +346,7 @@ class Exchange:
             else:
                 conn.exchange = None
                 conn.close()
+            self.parser = None  # it calls back into self: no cycle left for the GC
         self.req.sink = None
         self.client.finished(keep_alive)
 
@@ -476,6 +456,7 @@ class Exchange:
         front.answered += 1
         # as tornado's set_header: the answer's values replace the policy's of the same name
         out = front.policy.own_headers(req.header("Origin"))
+        out.append(("Date", wire.http_date()))
         if headers and headers[0][0] == "Content-Type":
             out.insert(0, headers[0])
             headers = headers[1:]

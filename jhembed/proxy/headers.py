@@ -184,6 +184,13 @@ class HeaderPolicy:
         # the framing origins a message or a websocket can be checked against (no wildcards)
         self.frame_origins = tuple(o for o in self.frame_ancestors if "://" in o and "*" not in o)
         self.ws_origins = frozenset(self.cors_origins) | frozenset(self.frame_origins)
+        # what ``rewrite`` adds to a response without a CSP of the app's nor a CORS origin
+        self._plain_tail = (
+            ("Content-Security-Policy", self.frame_ancestors_directive),
+            *((("Vary", "Origin"),) if self.cors_origins else ()),
+            *self.extra_headers.items(),
+            VERSION_HEADER,
+        )
 
     # -- CSP / XFO -------------------------------------------------------------
 
@@ -295,6 +302,9 @@ class HeaderPolicy:
             if (replaced and low in replaced) or low == "x-jupyterhub-version":
                 continue
             out.append((name, value))
+        if not csp and not (origin and origin in self.cors_origins):
+            out.extend(self._plain_tail)  # the same as below, computed once
+            return out
         for value in self.content_security_policy(csp):
             out.append(("Content-Security-Policy", value))
         out.extend(self.cors_headers(origin).items())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from email.utils import formatdate
 from http import HTTPStatus
 
 from .rules import HOP_BY_HOP
@@ -53,3 +55,14 @@ def reason_phrase(status):
 def close_frame(code, reason):
     payload = code.to_bytes(2, "big") + reason.encode()
     return bytes((0x88, len(payload))) + payload
+
+
+_date = [0, ""]  # the second and its Date value
+
+
+def http_date():
+    """Now as an HTTP ``Date`` value (RFC 7231 IMF-fixdate), formatted once a second."""
+    now = int(time.time())
+    if now != _date[0]:
+        _date[0], _date[1] = now, formatdate(now, usegmt=True)
+    return _date[1]
