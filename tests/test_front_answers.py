@@ -8,7 +8,9 @@ proxy) are in test_proxy_http.py and test_security_seam.py.
 import asyncio
 import logging
 import os
+import re
 import socket
+import time
 
 import pytest
 
@@ -125,6 +127,34 @@ async def test_outside_the_prefix_404_with_the_policy_headers(front_factory):
     status, headers, body, _ = await p.send(b"HEAD /other HTTP/1.1\r\nHost: x\r\n\r\n")
     assert status == 404 and headers["content-length"] == "52" and body == b""
     assert p.front.answered == 2
+
+
+async def test_answers_carry_a_date(front_factory):
+    """RFC 9110 6.6.1: an origin server with a clock sends Date (IMF-fixdate), as tornado did."""
+    from email.utils import parsedate_to_datetime
+
+    p = await front_factory()
+    for raw in (_get("/other"), _get("/user/x"), b"TRACE /user/x/ HTTP/1.1\r\nHost: x\r\n\r\n"):
+        before = time.time()
+        status, headers, _, _ = await p.send(raw)
+        assert status in (404, 301, 405)
+        date = headers["date"]
+        assert re.fullmatch(r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT", date)
+        assert int(before) <= parsedate_to_datetime(date).timestamp() <= time.time()
+    # the connection's own refusals (before any exchange) too
+    status, headers, _, closed = await p.send(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+    assert (status, closed) == (400, True) and headers["date"].endswith(" GMT")
+
+
+def test_http_date_is_formatted_once_a_second(monkeypatch):
+    from jhembed.proxy import wire
+
+    monkeypatch.setattr(wire.time, "time", lambda: 1_700_000_000.25)
+    assert wire.http_date() == "Tue, 14 Nov 2023 22:13:20 GMT"
+    monkeypatch.setattr(wire.time, "time", lambda: 1_700_000_000.9)
+    assert wire.http_date() == "Tue, 14 Nov 2023 22:13:20 GMT"
+    monkeypatch.setattr(wire.time, "time", lambda: 1_700_000_001.0)
+    assert wire.http_date() == "Tue, 14 Nov 2023 22:13:21 GMT"
 
 
 async def test_add_slash_and_mount_redirects(front_factory):

@@ -152,7 +152,10 @@ class HubLogin:
     def user_headers(self, user):
         """The headers that tell the app who the user is (``forward_user``), or ()."""
         if self.forward_user and user is not None:
-            return ((USER_HEADER, user["name"]), (GROUPS_HEADER, ",".join(user.get("groups") or ())))
+            return (
+                (USER_HEADER, user["name"]),
+                (GROUPS_HEADER, ",".join(user.get("groups") or ())),
+            )
         return ()
 
 

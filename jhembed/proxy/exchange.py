@@ -92,7 +92,10 @@ class Exchange:
         req = self.req
         client = self.client
         head = front.fw.request_head(
-            req, remote_ip=client.remote_ip, protocol=client.protocol, default_host=front.default_host
+            req,
+            remote_ip=client.remote_ip,
+            protocol=client.protocol,
+            default_host=front.default_host,
         )
         for attempt in (0, 1):
             try:

@@ -82,7 +82,9 @@ class Forwarder:
         # computed once: the override's names, and its headers but the body's framing
         self._override_names = frozenset(k.lower() for k in self.request_headers_override)
         self._override_framed = tuple(
-            (k, v) for k, v in self.request_headers_override.items() if k.lower() not in BODY_FRAMING
+            (k, v)
+            for k, v in self.request_headers_override.items()
+            if k.lower() not in BODY_FRAMING
         )
         # X-Forwarded-Context and X-Proxycontextpath as jupyter-server-proxy 4.x
         # sends them (the prefix, slash included); X-Forwarded-Prefix without the
@@ -228,7 +230,9 @@ class Forwarder:
         override = self._override_names
         if override:
             headers = [h for h in headers if h[0].lower() not in override]
-            headers.extend(self._override_framed if framed else self.request_headers_override.items())
+            headers.extend(
+                self._override_framed if framed else self.request_headers_override.items()
+            )
         return headers, host is not None or "host" in override
 
     def rewrite_location(self, location):
