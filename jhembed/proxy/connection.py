@@ -183,14 +183,18 @@ class ClientConnection(asyncio.Protocol):
         req.keep_alive = parser.should_keep_alive()
         req.upgrade = parser.should_upgrade()
         hosts = 0
+        first = {}  # Request.header's index, built here in the same pass
         for name, value in req.headers:
             low = name.lower()
+            if low not in first:
+                first[low] = value
             if low == "host":
                 hosts += 1
             elif low == "content-length":
                 req.length = int(value) if value.isdigit() else None
             elif low == "transfer-encoding" and "chunked" in value.lower():
                 req.chunked = True
+        req._index = (len(req.headers), first)
         if hosts > 1:
             self.refusal = "more than one Host header"
             return

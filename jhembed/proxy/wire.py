@@ -17,11 +17,7 @@ NO_LENGTH = (204, 304)  # answers without Content-Length (nor body)
 
 
 def encode_head(first_line, headers):
-    lines = [first_line]
-    for name, value in headers:
-        lines.append(f"{name}: {value}\r\n")
-    lines.append("\r\n")
-    head = "".join(lines)
+    head = "".join([first_line, *[f"{name}: {value}\r\n" for name, value in headers], "\r\n"])
     try:
         return head.encode("latin-1")
     except UnicodeEncodeError:  # e.g. a user name in X-Forwarded-User
