@@ -98,11 +98,14 @@ class Exchange:
             default_host=front.default_host,
         )
         for attempt in (0, 1):
-            try:
-                conn, reused = await front.connect()
-            except OSError as e:
-                self._upstream_failed(e)
-                return
+            conn = front.idle()  # the hot path: no await before the request goes out
+            reused = conn is not None
+            if not reused:
+                try:
+                    conn = await front.connect()
+                except OSError as e:
+                    self._upstream_failed(e)
+                    return
             if self.client.closed:
                 front.release(conn)
                 return

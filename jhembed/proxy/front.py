@@ -147,13 +147,17 @@ class Front(Routing):
 
     # -- upstream connections ------------------------------------------------------
 
-    async def connect(self):
-        """An idle or new connection to the app."""
+    def idle(self):
+        """An idle kept-alive connection to the app, or None."""
         pool = self.app_pool
         while pool:
             conn = pool.pop()
             if not conn.closed:
-                return conn, True
+                return conn
+        return None
+
+    async def connect(self):
+        """A new connection to the app."""
         if self.child.unix_socket:
             _, conn = await self.loop.create_unix_connection(
                 UpstreamConnection, self.child.unix_socket
@@ -162,7 +166,7 @@ class Front(Routing):
             _, conn = await self.loop.create_connection(
                 UpstreamConnection, self.child.host, self.child.port
             )
-        return conn, False
+        return conn
 
     def release(self, conn):
         pool = self.app_pool
