@@ -51,7 +51,7 @@ class ActivityReporter:
 
     def excluded(self, path):
         """Whether requests to ``path`` should not count as activity."""
-        return any(p.search(path) for p in self.exclude)
+        return bool(self.exclude) and any(p.search(path) for p in self.exclude)
 
     def start(self):
         if self.url and self.interval > 0:
