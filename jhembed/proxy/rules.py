@@ -33,8 +33,8 @@ HOP_BY_HOP = frozenset(
     )
 )
 # set by the proxy only; copies sent by a client are dropped.  X-Jhembed-Client
-# carries the client's scheme and address from the proxy's front to its own
-# tornado server (jhembed.proxy.front); the app never sees it.
+# carried the client's scheme and address to the proxy's former tornado server:
+# still dropped, so that the app never sees one a client made up.
 PROXY_OWNED = frozenset(
     ("x-forwarded-prefix", "x-forwarded-context", "x-proxycontextpath", "x-forwarded-user",
      "x-forwarded-groups")
@@ -55,6 +55,7 @@ _HUB_COOKIE = re.compile(r"^(?:__host-|__secure-)?(?:jupyterhub-|jhembed-)", re.
 
 # query parameters whose values never go to a log
 SECRET_PARAMS = frozenset(("token", "access_token", "_xsrf", "code", "state"))
+# a query split at "&" and ";", separators kept at odd indexes
 _QUERY_SEP = re.compile(r"([&;])")
 
 
@@ -122,16 +123,11 @@ def param_name(raw):
     return unquote_plus(raw.partition("=")[0])
 
 
-def _parts(query):
-    """``query`` split at ``&`` and ``;``, separators kept at odd indexes."""
-    return _QUERY_SEP.split(query)
-
-
 def has_param(query, name):
     """Whether raw ``query`` has a parameter called ``name`` once decoded."""
     if name not in query and "%" not in query:
         return False
-    return any(param_name(part) == name for part in _parts(query)[::2])
+    return any(param_name(part) == name for part in _QUERY_SEP.split(query)[::2])
 
 
 def strip_param(uri, name):
@@ -139,7 +135,7 @@ def strip_param(uri, name):
     path, sep, query = uri.partition("?")
     if not sep or not has_param(query, name):
         return uri
-    parts = _parts(query)
+    parts = _QUERY_SEP.split(query)
     kept = []
     for i in range(0, len(parts), 2):
         if param_name(parts[i]) == name:
@@ -151,12 +147,17 @@ def strip_param(uri, name):
     return path + ("?" + query if query else "")
 
 
+def strip_token(uri):
+    """``uri`` without any ``token`` query parameter (names compared decoded)."""
+    return strip_param(uri, "token")
+
+
 def scrub_uri(uri):
     """``uri`` with the values of secret query parameters (names decoded) replaced."""
     path, sep, query = uri.partition("?")
     if not sep:
         return uri
-    parts = _parts(query)
+    parts = _QUERY_SEP.split(query)
     for i in range(0, len(parts), 2):
         raw, eq, _ = parts[i].partition("=")
         if eq and param_name(raw).lower() in SECRET_PARAMS:
@@ -170,6 +171,13 @@ def scrub_uri(uri):
 def response_has_body(method, status):
     """Whether a response to ``method`` with ``status`` carries a body (RFC 9112 6.3)."""
     return not (method == "HEAD" or status in (204, 304) or 100 <= status < 200)
+
+
+# -- the start report ----------------------------------------------------------------------
+
+# a file the spawner names for the proxy: "ready", or "failed" and the reason
+# with the app's last output, so a spawn that fails says why in the Hub
+START_REPORT_ENV = "JHEMBED_START_REPORT"
 
 
 # -- log lines -----------------------------------------------------------------------------
