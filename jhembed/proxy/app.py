@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 
 from jupyter_core.application import JupyterApp, NoStart
-from traitlets import Unicode
+from traitlets import TraitError, Unicode
 from traitlets.config import Application
 
 from .._version import __version__
@@ -82,14 +82,8 @@ def main(argv=None):
         code = app.start()
     except NoStart:
         return 0  # --generate-config and the like: done, nothing to run
-    except ConfigError as e:
+    except (ConfigError, TraitError) as e:  # TraitError: a @validate, bad CLI values
         return _refuse(e)
-    except Exception as e:  # a TraitError from a @validate, bad CLI values
-        from traitlets import TraitError
-
-        if isinstance(e, TraitError):
-            return _refuse(e)
-        raise
     return code or 0
 
 

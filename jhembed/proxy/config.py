@@ -217,12 +217,11 @@ class ProxyConfig:
                 "(OAuth client); run this as a JupyterHub spawner's command"
             )
         self._check_ssl_files()
-        if not (0 <= self.port < 65536):
-            raise ConfigError(f"EmbedProxy.port must be between 0 and 65535, not {self.port}")
-        if not (0 <= self.server_port < 65536):
-            raise ConfigError(
-                f"EmbedProxy.server_port must be between 0 and 65535, not {self.server_port}"
-            )
+        for name in ("port", "server_port"):
+            if not (0 <= getattr(self, name) < 65536):
+                raise ConfigError(
+                    f"EmbedProxy.{name} must be between 0 and 65535, not {getattr(self, name)}"
+                )
         if self.timeout <= 0:
             raise ConfigError(f"EmbedProxy.timeout must be positive, not {self.timeout}")
 

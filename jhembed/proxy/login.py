@@ -345,15 +345,14 @@ class SignIn:
             path = req.url.partition("?")[0]
             self.log.warning("Refused a token in the URL of %s: token login is off", path)
             refused = (
-                "Token in URL refused",
                 "This server does not accept tokens in the URL (token login is off). "
                 "Send the token in an Authorization header, or ask the admin to enable "
-                "allow_token_login for this app.",
+                "allow_token_login for this app."
             )
         elif req.method not in _PAGE_METHODS:
-            refused = ("Token in URL refused", "Token login works for page loads only.")
+            refused = "Token login works for page loads only."
         if refused:
-            return self.page(call, 403, *refused, headers=[_NO_REFERRER])
+            return self.page(call, 403, "Token in URL refused", refused, headers=[_NO_REFERRER])
         user = await self.user_for_token(call, token)
         if user is None:
             message = "The token in the link is invalid or has expired."

@@ -18,20 +18,9 @@ from urllib.parse import unquote_plus
 
 # headers that belong to one connection (RFC 9110 7.6.1), never forwarded
 HOP_BY_HOP = frozenset(
-    h.lower()
-    for h in (
-        "Connection",
-        "Keep-Alive",
-        "Proxy-Connection",
-        "Proxy-Authenticate",
-        "Proxy-Authorization",
-        "TE",
-        "Trailer",
-        "Trailers",
-        "Transfer-Encoding",
-        "Upgrade",
-    )
-)
+    ("connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+     "te", "trailer", "trailers", "transfer-encoding", "upgrade")
+)  # fmt: skip
 # set by the proxy only; copies sent by a client are dropped.  X-Jhembed-Client
 # carried the client's scheme and address to the proxy's former tornado server:
 # still dropped, so that the app never sees one a client made up.
