@@ -73,15 +73,20 @@ def not_found_file(name, *, html):
     return page(404, "Not found", f"The proxy has no file {name!r} for the bridge.", html=html)
 
 
+def redirect(url, status=302, headers=()):
+    """A redirect to ``url``: ``Content-Type`` as tornado's, then ``headers``, then ``Location``."""
+    return status, [_REDIRECT_TYPE, *headers, ("Location", url)], b""
+
+
 def add_slash(uri):
     """The prefix without its slash: 301 to the prefix, as ``jupyter standaloneproxy``."""
     path, sep, query = uri.partition("?")
-    return 301, [_REDIRECT_TYPE, ("Location", path + "/" + sep + query)], b""
+    return redirect(path + "/" + sep + query, 301)
 
 
 def mount_redirect(mount, query):
     """The server's prefix when the app is mounted below it (jupyter-server-proxy entry points)."""
-    return 302, [_REDIRECT_TYPE, ("Location", mount + ("?" + query if query else ""))], b""
+    return redirect(mount + ("?" + query if query else ""))
 
 
 def dot_segments(*, html):
@@ -274,6 +279,7 @@ __all__ = [
     "page",
     "preflight",
     "proxy_error",
+    "redirect",
     "render",
     "too_large",
     "unavailable",

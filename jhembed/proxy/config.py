@@ -226,23 +226,20 @@ class ProxyConfig:
             raise ConfigError(f"EmbedProxy.timeout must be positive, not {self.timeout}")
 
     def _check_ssl_files(self):
-        files = {
-            "ssl_keyfile": ("JUPYTERHUB_SSL_KEYFILE", self.ssl_keyfile),
-            "ssl_certfile": ("JUPYTERHUB_SSL_CERTFILE", self.ssl_certfile),
-            "ssl_client_ca": ("JUPYTERHUB_SSL_CLIENT_CA", self.ssl_client_ca),
-        }
         if bool(self.ssl_keyfile) != bool(self.ssl_certfile):
             raise ConfigError(
                 "internal TLS needs both a key and a certificate: set JUPYTERHUB_SSL_KEYFILE "
                 "and JUPYTERHUB_SSL_CERTFILE (EmbedProxy.ssl_keyfile/ssl_certfile), or neither"
             )
-        for trait, (env, path) in files.items():
+        for trait in ("ssl_keyfile", "ssl_certfile", "ssl_client_ca"):
+            path = getattr(self, trait)  # by default $JUPYTERHUB_<TRAIT>, named so below
             if not path:
                 continue
             try:
                 with open(path, "rb"):
                     pass
             except OSError as e:
+                env = "JUPYTERHUB_" + trait.upper()
                 raise ConfigError(
                     f"cannot read {env} (EmbedProxy.{trait}) {path!r}: {e.strerror}"
                 ) from None

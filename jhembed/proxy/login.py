@@ -42,7 +42,6 @@ _MAX_REMEMBERED_LOGINS = 1024
 _SESSION_COOKIE = "jupyterhub-session-id"
 # tornado's get_argument: control characters become spaces, then the value is stripped
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f]")
-_REDIRECT_TYPE = ("Content-Type", "text/html; charset=UTF-8")  # tornado's default
 _NO_REFERRER = ("Referrer-Policy", "no-referrer")
 _RETRY = ("Retry-After", "5")
 
@@ -99,7 +98,7 @@ def clear_cookie_header(name, **kwargs):
 
 
 def session_cookie(name, signed_value, *, path, secure, samesite="", partitioned=False):
-    """The proxy's session cookie (``EmbedHubOAuth.set_cookie`` writes the same)."""
+    """The proxy's session cookie, with the attributes of ``EmbedHubOAuth``'s settings."""
     attrs = [f"{name}={signed_value}", f"Path={path}", "HttpOnly"]
     if secure:
         attrs.append("Secure")
@@ -156,6 +155,8 @@ class SignIn:
         self.log = log
         self.cookie_name = login.cookie_name
         self.callback_path = urlsplit(self.hub_auth.oauth_redirect_uri).path
+        # recent token logins by client (address, User-Agent) -> time.monotonic()
+        self._token_logins = {}
 
     # -- entry -------------------------------------------------------------------------------
 
@@ -194,8 +195,8 @@ class SignIn:
         return status, self._with_cookies(call, out), body.encode("utf-8")
 
     def redirect(self, call, url, headers=()):
-        out = [_REDIRECT_TYPE, *headers, ("Location", url)]
-        return 302, self._with_cookies(call, out), b""
+        status, out, body = answers.redirect(url, headers=headers)
+        return status, self._with_cookies(call, out), body
 
     # -- identify ------------------------------------------------------------------------------
 
@@ -306,7 +307,7 @@ class SignIn:
     def _frame_login(self, call, login_url):
         req = call.req
         key = _client_key(req, call.client.remote_ip)
-        since = time.monotonic() - self.login._token_logins.get(key, -1e9)
+        since = time.monotonic() - self._token_logins.get(key, -1e9)
         code = "cookies-blocked" if since < _COOKIE_CHECK_SECONDS else "login-required"
         self.log.info(
             "No login in a frame for %s (%s): answered with the frame login page",
@@ -367,7 +368,7 @@ class SignIn:
 
     def remember_token_login(self, key):
         """A framed request from this browser without the cookie soon after: it was blocked."""
-        logins = self.login._token_logins
+        logins = self._token_logins
         logins.pop(key, None)  # re-inserted last: the oldest are dropped first
         logins[key] = time.monotonic()
         while len(logins) > _MAX_REMEMBERED_LOGINS:
