@@ -78,10 +78,6 @@ def is_underscore_twin(low):
 # -- cookies ------------------------------------------------------------------------------
 
 
-def is_hub_cookie(name):
-    return _HUB_COOKIE.match(name) is not None
-
-
 def strip_cookies(header, names=()):
     """A ``Cookie`` header without the Hub's and jhembed's cookies, nor ``names``.
 
@@ -92,13 +88,14 @@ def strip_cookies(header, names=()):
     if "jupyterhub-" not in header.lower() and "jhembed-" not in header.lower():
         if not names or not any(n in header for n in names):
             return header
+    oauth_cookies = tuple(n + "-oauth-" for n in names)
     kept = []
     for part in header.split(";"):
         part = part.strip()
         if not part:
             continue
         name = part.split("=", 1)[0].strip()
-        if is_hub_cookie(name) or any(name == n or name.startswith(n + "-oauth-") for n in names):
+        if _HUB_COOKIE.match(name) or name in names or name.startswith(oauth_cookies):
             continue
         kept.append(part)
     return "; ".join(kept)
@@ -119,26 +116,21 @@ def has_param(query, name):
     return any(param_name(part) == name for part in _QUERY_SEP.split(query)[::2])
 
 
-def strip_param(uri, name):
-    """``uri`` without any parameter called ``name`` once decoded; the rest as it came."""
+def strip_token(uri):
+    """``uri`` without any ``token`` query parameter (names compared decoded); the rest as it came."""
     path, sep, query = uri.partition("?")
-    if not sep or not has_param(query, name):
+    if not sep or not has_param(query, "token"):
         return uri
     parts = _QUERY_SEP.split(query)
     kept = []
     for i in range(0, len(parts), 2):
-        if param_name(parts[i]) == name:
+        if param_name(parts[i]) == "token":
             continue
         if kept:
             kept.append(parts[i - 1])
         kept.append(parts[i])
     query = "".join(kept)
     return path + ("?" + query if query else "")
-
-
-def strip_token(uri):
-    """``uri`` without any ``token`` query parameter (names compared decoded)."""
-    return strip_param(uri, "token")
 
 
 def scrub_uri(uri):
