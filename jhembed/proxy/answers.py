@@ -28,27 +28,23 @@ h1{{font-size:1.4em}}pre{{background:#f4f4f4;padding:.5em;overflow:auto}}</style
 _REDIRECT_TYPE = ("Content-Type", "text/html; charset=UTF-8")
 
 
-def html_page(title, message, *, refresh=None, detail=None, links=()):
-    """An HTML page; every argument is escaped.  ``links``: (text, url) pairs."""
+def render(title, message, *, html, refresh=None, detail=None, links=()):
+    """``(content_type, text)`` of a page: HTML for browsers (every argument escaped),
+    plain text for others.  ``links``: (text, url) pairs."""
+    if not html:
+        extra = "".join(f"{text}: {url}\n" for text, url in links)
+        if detail:
+            extra = f"{detail}\n{extra}"
+        return "text/plain; charset=utf-8", f"{title}: {message}\n{extra}"
     body = f"<p>{escape(message)}</p>"
     if detail:
         body += f"<pre>{escape(detail)}</pre>"
     for text, url in links:
         body += f'<p><a href="{escape(url)}">{escape(text)}</a></p>'
     refresh_tag = f'\n<meta http-equiv="refresh" content="{int(refresh)}">' if refresh else ""
-    return TEMPLATE.format(title=escape(title), body=body, refresh=refresh_tag)
-
-
-def render(title, message, *, html, refresh=None, detail=None, links=()):
-    """``(content_type, text)`` of a page: HTML for browsers, plain text for others."""
-    if html:
-        return "text/html; charset=utf-8", html_page(
-            title, message, refresh=refresh, detail=detail, links=links
-        )
-    extra = "".join(f"{text}: {url}\n" for text, url in links)
-    if detail:
-        extra = f"{detail}\n{extra}"
-    return "text/plain; charset=utf-8", f"{title}: {message}\n{extra}"
+    return "text/html; charset=utf-8", TEMPLATE.format(
+        title=escape(title), body=body, refresh=refresh_tag
+    )
 
 
 def page(status, title, message, *, html, refresh=None, headers=(), detail=None, links=()):
@@ -271,7 +267,6 @@ __all__ = [
     "dot_segments",
     "frame_login",
     "gateway_timeout",
-    "html_page",
     "method_not_allowed",
     "mount_redirect",
     "not_found",

@@ -234,9 +234,8 @@ class ProxyRuntime:
             log=self.log,
             mounted_from=self._server_prefix,
         )
-        await front.start(
-            self._bind(), ssl_context=self.ssl_context(purpose=ssl.Purpose.CLIENT_AUTH)
-        )
+        tls = self.ssl_context(purpose=ssl.Purpose.CLIENT_AUTH)  # client certificates required
+        await front.start(self._bind(), ssl_context=tls)
         return front
 
     async def _report_ready(self, path):
@@ -257,8 +256,7 @@ class ProxyRuntime:
                     written = count
                 await asyncio.wait({ready}, timeout=0.25)
         finally:
-            if not ready.done():
-                ready.cancel()
+            ready.cancel()  # nothing once it is done
         _write_report(path, "ready\n")
 
     def start(self):
