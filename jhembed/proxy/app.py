@@ -13,7 +13,6 @@ import sys
 
 from jupyter_core.application import JupyterApp, NoStart
 from traitlets import TraitError, Unicode
-from traitlets.config import Application
 
 from .._version import __version__
 from .config import ConfigError, ProxyConfig
@@ -93,4 +92,4 @@ launch_instance = EmbedProxy.launch_instance
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
-__all__ = ["EmbedProxy", "main", "Application"]
+__all__ = ["EmbedProxy", "main"]

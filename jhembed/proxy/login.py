@@ -291,10 +291,7 @@ class SignIn:
         state_id = hub_auth.generate_state(next_url, **extra)
         kwargs = {"path": hub_auth.cookie_path, "httponly": True, "max_age": 600}
         public_url = os.environ.get("JUPYTERHUB_PUBLIC_URL", "")
-        if public_url:
-            if urlsplit(public_url).scheme == "https":
-                kwargs["secure"] = True
-        elif call.protocol == "https":
+        if (urlsplit(public_url).scheme if public_url else call.protocol) == "https":
             kwargs["secure"] = True
         fixed = set(kwargs) | {"expires_days", "expires"}
         for key, value in hub_auth.cookie_options.items():
