@@ -66,7 +66,6 @@ class ChildProcess:
     ):
         self.log = log
         self.app_name = app_name
-        self.base_url = base_url
         self.ready_path = ready_path
         self.timeout = timeout
         self.max_restarts = max_restarts
