@@ -29,8 +29,8 @@ from tornado import web
 from traitlets import Bool, Dict, HasTraits, List, Unicode, default, observe
 
 from .apps import CatalogError, load_catalog
-from .proxy.forward_util import START_REPORT_ENV
 from .proxy.headers import validate_cors_origins, validate_frame_ancestors, validate_samesite
+from .proxy.rules import START_REPORT_ENV
 
 MAX_OPTIONS_BYTES = 64 * 1024
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from tornado.httpclient import HTTPClient
 
 from jhembed.proxy.app import EmbedProxy
-from jhembed.proxy.forward_util import START_REPORT_ENV
+from jhembed.proxy.rules import START_REPORT_ENV
 
 PROXY = str(Path(sys.executable).parent / "jupyter-embedproxy")
 READY_TIMEOUT = 60

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 from jhembed.proxy.forward import Forwarder, scrub_uri
-from jhembed.proxy.forward_util import strip_token
 from jhembed.proxy.headers import HeaderPolicy
+from jhembed.proxy.rules import strip_token
 
 
 def forwarder(base_url="/"):

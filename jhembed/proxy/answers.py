@@ -10,7 +10,10 @@ accepts ``text/html``), plain text for others.  Pure: no I/O, no state.
 
 from __future__ import annotations
 
+import json
 from html import escape
+
+from .child import RESTARTING, STARTING
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">{refresh}
@@ -24,31 +27,24 @@ h1{{font-size:1.4em}}pre{{background:#f4f4f4;padding:.5em;overflow:auto}}</style
 # what tornado sent with a redirect; kept so that clients see the same answer
 _REDIRECT_TYPE = ("Content-Type", "text/html; charset=UTF-8")
 
-# the app's states, as jhembed.proxy.child names them
-_STARTING, _RESTARTING = "starting", "restarting"
 
-
-def html_page(title, message, *, refresh=None, detail=None, links=()):
-    """An HTML page; every argument is escaped.  ``links``: (text, url) pairs."""
+def render(title, message, *, html, refresh=None, detail=None, links=()):
+    """``(content_type, text)`` of a page: HTML for browsers (every argument escaped),
+    plain text for others.  ``links``: (text, url) pairs."""
+    if not html:
+        extra = "".join(f"{text}: {url}\n" for text, url in links)
+        if detail:
+            extra = f"{detail}\n{extra}"
+        return "text/plain; charset=utf-8", f"{title}: {message}\n{extra}"
     body = f"<p>{escape(message)}</p>"
     if detail:
         body += f"<pre>{escape(detail)}</pre>"
     for text, url in links:
         body += f'<p><a href="{escape(url)}">{escape(text)}</a></p>'
     refresh_tag = f'\n<meta http-equiv="refresh" content="{int(refresh)}">' if refresh else ""
-    return TEMPLATE.format(title=escape(title), body=body, refresh=refresh_tag)
-
-
-def render(title, message, *, html, refresh=None, detail=None, links=()):
-    """``(content_type, text)`` of a page: HTML for browsers, plain text for others."""
-    if html:
-        return "text/html; charset=utf-8", html_page(
-            title, message, refresh=refresh, detail=detail, links=links
-        )
-    extra = "".join(f"{text}: {url}\n" for text, url in links)
-    if detail:
-        extra = f"{detail}\n{extra}"
-    return "text/plain; charset=utf-8", f"{title}: {message}\n{extra}"
+    return "text/html; charset=utf-8", TEMPLATE.format(
+        title=escape(title), body=body, refresh=refresh_tag
+    )
 
 
 def page(status, title, message, *, html, refresh=None, headers=(), detail=None, links=()):
@@ -73,15 +69,20 @@ def not_found_file(name, *, html):
     return page(404, "Not found", f"The proxy has no file {name!r} for the bridge.", html=html)
 
 
+def redirect(url, status=302, headers=()):
+    """A redirect to ``url``: ``Content-Type`` as tornado's, then ``headers``, then ``Location``."""
+    return status, [_REDIRECT_TYPE, *headers, ("Location", url)], b""
+
+
 def add_slash(uri):
     """The prefix without its slash: 301 to the prefix, as ``jupyter standaloneproxy``."""
     path, sep, query = uri.partition("?")
-    return 301, [_REDIRECT_TYPE, ("Location", path + "/" + sep + query)], b""
+    return redirect(path + "/" + sep + query, 301)
 
 
 def mount_redirect(mount, query):
     """The server's prefix when the app is mounted below it (jupyter-server-proxy entry points)."""
-    return 302, [_REDIRECT_TYPE, ("Location", mount + ("?" + query if query else ""))], b""
+    return redirect(mount + ("?" + query if query else ""))
 
 
 def dot_segments(*, html):
@@ -151,7 +152,7 @@ def unavailable(app_name, state, exit_code, *, html, output=None):
     ``output``: the app's last output lines (already scrubbed of secrets), shown on the
     starting page; the caller passes them only to the server's owner.
     """
-    if state == _STARTING:
+    if state == STARTING:
         message = "This page reloads by itself when the app is ready."
         if output is not None:
             message += " The app's latest output (shown to you, the owner, only):"
@@ -164,7 +165,7 @@ def unavailable(app_name, state, exit_code, *, html, output=None):
             headers=[("Retry-After", "1")],
             detail=output,
         )
-    restarting = state == _RESTARTING
+    restarting = state == RESTARTING
     return page(
         502,
         f"{app_name} is not running",
@@ -187,13 +188,85 @@ def bad_gateway(app_name, error_name, *, html):
     return page(502, "Bad gateway", f"Could not reach {app_name}: {error_name}.", html=html)
 
 
+# -- the page a cross-site frame gets instead of the Hub's login ---------------------------
+
+FRAME_ERRORS = {
+    # stable codes, sent to the host page in the bridge's `error` event
+    "login-required": (
+        "Log in to use this app",
+        "This app needs a JupyterHub login, and the Hub's login page cannot be shown "
+        "inside another site's frame.",
+    ),
+    "cookies-blocked": (
+        "Your browser blocked this app's login",
+        "The browser did not keep this app's login cookie inside the frame (it blocks "
+        "cookies of embedded sites).",
+    ),
+}
+
+_FRAME_SCRIPT = """<script>
+(() => {
+  const data = JSON.parse(document.getElementById("jhembed-frame-error").textContent);
+  // post only to the parent's origin, and only when it is one the server allows
+  const ancestors = window.location.ancestorOrigins;
+  const targets = ancestors && ancestors.length
+    ? data.origins.filter((o) => o === ancestors[0])
+    : data.origins;
+  if (window.parent !== window) {
+    for (const origin of targets) {
+      window.parent.postMessage(
+        {jhembed: 1, type: "error", code: data.code, message: data.message}, origin);
+    }
+  }
+  const retry = document.getElementById("jhembed-retry");
+  const note = document.getElementById("jhembed-note");
+  retry.addEventListener("click", async () => {
+    try {
+      if (document.requestStorageAccess && !(await document.hasStorageAccess())) {
+        await document.requestStorageAccess();
+      }
+    } catch (e) {
+      note.textContent = "The browser refused access to the login. Open the app in a new tab.";
+      return;
+    }
+    window.location.href = data.login;
+  });
+})();
+</script>"""
+
+
+def frame_login(code, *, login_url, page_url, origins):
+    """The page (401) a framed browser gets instead of a redirect to the Hub's login.
+
+    It says what happened, offers the Storage Access API (then the Hub's OAuth,
+    which completes inside the frame when the browser now sends the Hub's
+    cookie) and a new tab, and posts ``{type: "error", code}`` to the parent
+    when its origin is one of ``origins``.
+    """
+    title, message = FRAME_ERRORS[code]
+    data = {"code": code, "message": message, "login": login_url, "origins": sorted(origins)}
+    # JSON inside <script type="application/json">: "<" escaped so no tag can close it
+    payload = json.dumps(data).replace("<", "\\u003c")
+    body = (
+        f"<p>{escape(message)}</p>"
+        '<p><button id="jhembed-retry" type="button">Allow and retry</button> '
+        f'<a href="{escape(page_url)}" target="_blank" rel="noopener noreferrer">'
+        "Open in a new tab</a></p>"
+        '<p id="jhembed-note" role="status"></p>'
+        f'<script type="application/json" id="jhembed-frame-error">{payload}</script>'
+        + _FRAME_SCRIPT
+    )
+    headers = [("Cache-Control", "no-store"), ("Content-Type", "text/html; charset=utf-8")]
+    return 401, headers, TEMPLATE.format(title=escape(title), body=body, refresh="").encode()
+
+
 __all__ = [
     "add_slash",
     "bad_gateway",
     "cors_refused",
     "dot_segments",
+    "frame_login",
     "gateway_timeout",
-    "html_page",
     "method_not_allowed",
     "mount_redirect",
     "not_found",
@@ -201,6 +274,7 @@ __all__ = [
     "page",
     "preflight",
     "proxy_error",
+    "redirect",
     "render",
     "too_large",
     "unavailable",

@@ -12,8 +12,7 @@ from __future__ import annotations
 import sys
 
 from jupyter_core.application import JupyterApp, NoStart
-from traitlets import Unicode
-from traitlets.config import Application
+from traitlets import TraitError, Unicode
 
 from .._version import __version__
 from .config import ConfigError, ProxyConfig
@@ -82,14 +81,8 @@ def main(argv=None):
         code = app.start()
     except NoStart:
         return 0  # --generate-config and the like: done, nothing to run
-    except ConfigError as e:
+    except (ConfigError, TraitError) as e:  # TraitError: a @validate, bad CLI values
         return _refuse(e)
-    except Exception as e:  # a TraitError from a @validate, bad CLI values
-        from traitlets import TraitError
-
-        if isinstance(e, TraitError):
-            return _refuse(e)
-        raise
     return code or 0
 
 
@@ -99,4 +92,4 @@ launch_instance = EmbedProxy.launch_instance
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
-__all__ = ["EmbedProxy", "main", "Application"]
+__all__ = ["EmbedProxy", "main"]

@@ -108,15 +108,8 @@ class BridgeInjector:
         start = _HEAD_START.search(window)
         end = _HEAD_END.search(window, start.end() if start else 0)
         if start and end:
-            return b"".join(
-                (
-                    body[: start.end()],
-                    self.early_tag,
-                    body[start.end() : end.start()],
-                    self.tag,
-                    body[end.start() :],
-                )
-            )
+            head, rest = body[: start.end()], body[start.end() : end.start()]
+            return head + self.early_tag + rest + self.tag + body[end.start() :]
         tags = self.early_tag + self.tag
         m = _BODY_START.search(window)
         if m:

@@ -47,6 +47,8 @@ def _set_pdeathsig():  # runs in the child between fork and exec
 class ChildProcess:
     """One app process, its address, and its lifecycle."""
 
+    host = "127.0.0.1"  # where a TCP app listens
+
     def __init__(
         self,
         *,
@@ -64,7 +66,6 @@ class ChildProcess:
     ):
         self.log = log
         self.app_name = app_name
-        self.base_url = base_url
         self.ready_path = ready_path
         self.timeout = timeout
         self.max_restarts = max_restarts
@@ -72,6 +73,7 @@ class ChildProcess:
         self.state = STARTING
         self.exit_code = None
         self.restarts = 0
+        self.ever_ready = False  # whether the app answered at least once (its first start)
         self.output = collections.deque(maxlen=_OUTPUT_LINES)
         self.output_count = 0  # lines ever received (``output`` keeps the last ones)
         self.proc = None
@@ -101,19 +103,8 @@ class ChildProcess:
         self.env = dict(os.environ)
         self.env.update({k: _expand(v, values) for k, v in (environment or {}).items()})
 
-    _was_ready = False
-
-    @property
-    def host(self):
-        return "127.0.0.1"
-
     async def wait_ready(self):
         await self._ready_event.wait()
-
-    @property
-    def ever_ready(self):
-        """Whether the app answered at least once (its first start succeeded)."""
-        return self._was_ready
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -215,7 +206,7 @@ class ChildProcess:
                 f"{self.last_output()}"
             ) from None
         self.state = READY
-        self._was_ready = True
+        self.ever_ready = True
         self._ready_event.set()
         self.log.info("%s is ready", self.app_name)
 
@@ -243,42 +234,40 @@ class ChildProcess:
             writer.close()
 
     async def _pump_output(self, proc):
-        name = self.app_name
         while True:
             try:
                 line = await proc.stdout.readline()
             except (ValueError, asyncio.LimitOverrunError):
                 # a line longer than the stream limit: drop what is buffered
-                chunk = await proc.stdout.read(65536)
-                line = chunk
+                line = await proc.stdout.read(65536)
             if not line:
                 break
             # kept for the owner's start report and logged: never with a secret in it
             text = scrub_text(line.decode("utf-8", "replace").rstrip())
             self.output.append(text)
             self.output_count += 1
-            self.log.info("[%s] %s", name, text)
+            self.log.info("[%s] %s", self.app_name, text)
 
     def last_output(self):
         return "\n".join(self.output) if self.output else "(no output)"
 
     async def _terminate(self):
         proc = self.proc
-        if proc is None or proc.returncode is not None:
-            _killpg(proc, signal.SIGKILL)  # leftovers of the group, if any
+        if proc is None:
             return
-        _killpg(proc, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), self.stop_timeout)
-        except asyncio.TimeoutError:
-            self.log.warning(
-                "%s did not stop within %gs of SIGTERM; sending SIGKILL",
-                self.app_name,
-                self.stop_timeout,
-            )
-            _killpg(proc, signal.SIGKILL)
-            await proc.wait()
-        _killpg(proc, signal.SIGKILL)
+        if proc.returncode is None:
+            _killpg(proc, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), self.stop_timeout)
+            except asyncio.TimeoutError:
+                self.log.warning(
+                    "%s did not stop within %gs of SIGTERM; sending SIGKILL",
+                    self.app_name,
+                    self.stop_timeout,
+                )
+                _killpg(proc, signal.SIGKILL)
+                await proc.wait()
+        _killpg(proc, signal.SIGKILL)  # leftovers of the group, if any
 
     async def stop(self):
         """Stop the app (SIGTERM to its process group, SIGKILL after ``stop_timeout``)."""
@@ -290,8 +279,6 @@ class ChildProcess:
 
 
 def _killpg(proc, sig):
-    if proc is None:
-        return
     try:
         os.killpg(proc.pid, sig)
     except (ProcessLookupError, PermissionError):

@@ -217,33 +217,29 @@ class ProxyConfig:
                 "(OAuth client); run this as a JupyterHub spawner's command"
             )
         self._check_ssl_files()
-        if not (0 <= self.port < 65536):
-            raise ConfigError(f"EmbedProxy.port must be between 0 and 65535, not {self.port}")
-        if not (0 <= self.server_port < 65536):
-            raise ConfigError(
-                f"EmbedProxy.server_port must be between 0 and 65535, not {self.server_port}"
-            )
+        for name in ("port", "server_port"):
+            if not (0 <= getattr(self, name) < 65536):
+                raise ConfigError(
+                    f"EmbedProxy.{name} must be between 0 and 65535, not {getattr(self, name)}"
+                )
         if self.timeout <= 0:
             raise ConfigError(f"EmbedProxy.timeout must be positive, not {self.timeout}")
 
     def _check_ssl_files(self):
-        files = {
-            "ssl_keyfile": ("JUPYTERHUB_SSL_KEYFILE", self.ssl_keyfile),
-            "ssl_certfile": ("JUPYTERHUB_SSL_CERTFILE", self.ssl_certfile),
-            "ssl_client_ca": ("JUPYTERHUB_SSL_CLIENT_CA", self.ssl_client_ca),
-        }
         if bool(self.ssl_keyfile) != bool(self.ssl_certfile):
             raise ConfigError(
                 "internal TLS needs both a key and a certificate: set JUPYTERHUB_SSL_KEYFILE "
                 "and JUPYTERHUB_SSL_CERTFILE (EmbedProxy.ssl_keyfile/ssl_certfile), or neither"
             )
-        for trait, (env, path) in files.items():
+        for trait in ("ssl_keyfile", "ssl_certfile", "ssl_client_ca"):
+            path = getattr(self, trait)  # by default $JUPYTERHUB_<TRAIT>, named so below
             if not path:
                 continue
             try:
                 with open(path, "rb"):
                     pass
             except OSError as e:
+                env = "JUPYTERHUB_" + trait.upper()
                 raise ConfigError(
                     f"cannot read {env} (EmbedProxy.{trait}) {path!r}: {e.strerror}"
                 ) from None

@@ -26,17 +26,13 @@ from jupyterhub.services.auth import check_scopes
 _PAGE = 200  # the Hub's largest page
 
 
-def access_scope(owner, server_name):
-    return f"access:servers!server={owner}/{server_name}"
-
-
 def group_share_admits(user_groups, shares, owner, server_name):
     """The group of ``user_groups`` whose share of ``owner/server_name`` grants access, or None.
 
     ``shares`` are the Hub's share models (``GET /shares/<owner>/<server>``).
     """
     groups = set(user_groups or ())
-    needed = {access_scope(owner, server_name)}
+    needed = {f"access:servers!server={owner}/{server_name}"}
     for share in shares:
         group = (share.get("group") or {}).get("name")
         server = share.get("server") or {}

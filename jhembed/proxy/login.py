@@ -28,8 +28,8 @@ from jupyterhub.utils import get_browser_protocol
 from tornado.httputil import HTTPHeaders, format_timestamp, parse_cookie, responses, url_concat
 from tornado.web import HTTPError, create_signed_value, decode_signed_value
 
-from .pages import frame_login_page, render
-from .rules import strip_param
+from . import answers
+from .rules import strip_token
 
 # an Authorization header the proxy reads (as auth.py's _TOKEN_HEADER)
 _TOKEN_HEADER = re.compile(r"^\s*(?:token|bearer)\s+(\S+)\s*$", re.IGNORECASE)
@@ -42,7 +42,6 @@ _MAX_REMEMBERED_LOGINS = 1024
 _SESSION_COOKIE = "jupyterhub-session-id"
 # tornado's get_argument: control characters become spaces, then the value is stripped
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f]")
-_REDIRECT_TYPE = ("Content-Type", "text/html; charset=UTF-8")  # tornado's default
 _NO_REFERRER = ("Referrer-Policy", "no-referrer")
 _RETRY = ("Retry-After", "5")
 
@@ -99,7 +98,7 @@ def clear_cookie_header(name, **kwargs):
 
 
 def session_cookie(name, signed_value, *, path, secure, samesite="", partitioned=False):
-    """The proxy's session cookie (``EmbedHubOAuth.set_cookie`` writes the same)."""
+    """The proxy's session cookie, with the attributes of ``EmbedHubOAuth``'s settings."""
     attrs = [f"{name}={signed_value}", f"Path={path}", "HttpOnly"]
     if secure:
         attrs.append("Secure")
@@ -156,6 +155,8 @@ class SignIn:
         self.log = log
         self.cookie_name = login.cookie_name
         self.callback_path = urlsplit(self.hub_auth.oauth_redirect_uri).path
+        # recent token logins by client (address, User-Agent) -> time.monotonic()
+        self._token_logins = {}
 
     # -- entry -------------------------------------------------------------------------------
 
@@ -166,7 +167,7 @@ class SignIn:
         if path == self.callback_path:
             return await self.callback(call, query)
         try:
-            result = await self._authenticate(call, query)
+            return await self._authenticate(call, query)
         except HTTPError as e:
             # HubAuth raises 500/502 when it cannot reach the Hub or the Hub fails
             self.log.warning("Cannot check login with the Hub: %s", e.log_message or e)
@@ -179,7 +180,6 @@ class SignIn:
                 refresh=5 if req.method == "GET" else None,
                 headers=[_RETRY],
             )
-        return result
 
     # -- answers -------------------------------------------------------------------------------
 
@@ -188,38 +188,34 @@ class SignIn:
         return headers + [("Set-Cookie", rewrite(v, own=True)) for v in call.set_cookies.values()]
 
     def page(self, call, status, title, message, *, refresh=None, headers=(), links=()):
-        """A status page (HTML for browsers, text for others), as pages.send_page makes it."""
+        """A status page (HTML for browsers, text for others)."""
         html = "text/html" in (call.req.header("Accept") or "")
-        content_type, body = render(title, message, html=html, refresh=refresh, links=links)
+        content_type, body = answers.render(title, message, html=html, refresh=refresh, links=links)
         out = [*headers, ("Cache-Control", "no-store"), ("Content-Type", content_type)]
         return status, self._with_cookies(call, out), body.encode("utf-8")
 
     def redirect(self, call, url, headers=()):
-        out = [_REDIRECT_TYPE, *headers, ("Location", url)]
-        return 302, self._with_cookies(call, out), b""
+        status, out, body = answers.redirect(url, headers=headers)
+        return status, self._with_cookies(call, out), body
 
     # -- identify ------------------------------------------------------------------------------
 
-    def _session_id(self, call):
-        return call.cookies.get(_SESSION_COOKIE, "")
-
     def _signed_cookie(self, call, name):
+        """The text of our signed cookie ``name``, or None (absent, or not signed by us)."""
         value = call.cookies.get(name)
-        if not value:
-            return None
-        return decode_signed_value(self.secret, name, value)
+        signed = decode_signed_value(self.secret, name, value) if value else None
+        return signed.decode("ascii", "replace") if signed else None
 
     async def user_for_token(self, call, token):
-        return await self.hub_auth.user_for_token(
-            token, session_id=self._session_id(call), sync=False
-        )
+        session_id = call.cookies.get(_SESSION_COOKIE, "")
+        return await self.hub_auth.user_for_token(token, session_id=session_id, sync=False)
 
     async def cookie_user(self, call):
         """The user of the session cookie, or None (clears a stale cookie)."""
         token = self._signed_cookie(call, self.cookie_name)
         if not token:
             return None
-        user = await self.user_for_token(call, token.decode("ascii", "replace"))
+        user = await self.user_for_token(call, token)
         if user is None:
             self.log.info("Session cookie of %s no longer valid", call.client.remote_ip)
             call.set_cookies[self.cookie_name] = clear_cookie_header(
@@ -295,10 +291,7 @@ class SignIn:
         state_id = hub_auth.generate_state(next_url, **extra)
         kwargs = {"path": hub_auth.cookie_path, "httponly": True, "max_age": 600}
         public_url = os.environ.get("JUPYTERHUB_PUBLIC_URL", "")
-        if public_url:
-            if urlsplit(public_url).scheme == "https":
-                kwargs["secure"] = True
-        elif call.protocol == "https":
+        if (urlsplit(public_url).scheme if public_url else call.protocol) == "https":
             kwargs["secure"] = True
         fixed = set(kwargs) | {"expires_days", "expires"}
         for key, value in hub_auth.cookie_options.items():
@@ -311,18 +304,17 @@ class SignIn:
     def _frame_login(self, call, login_url):
         req = call.req
         key = _client_key(req, call.client.remote_ip)
-        since = time.monotonic() - self.login._token_logins.get(key, -1e9)
+        since = time.monotonic() - self._token_logins.get(key, -1e9)
         code = "cookies-blocked" if since < _COOKIE_CHECK_SECONDS else "login-required"
         self.log.info(
             "No login in a frame for %s (%s): answered with the frame login page",
             req.url.partition("?")[0],
             code,
         )
-        body = frame_login_page(
+        status, headers, body = answers.frame_login(
             code, login_url=login_url, page_url=req.url, origins=self.policy.frame_origins
         )
-        headers = [("Cache-Control", "no-store"), ("Content-Type", "text/html; charset=utf-8")]
-        return 401, self._with_cookies(call, headers), body.encode("utf-8")
+        return status, self._with_cookies(call, headers), body
 
     def _forbidden(self, call, user, headers=()):
         kind = user.get("kind", "user")
@@ -351,15 +343,14 @@ class SignIn:
             path = req.url.partition("?")[0]
             self.log.warning("Refused a token in the URL of %s: token login is off", path)
             refused = (
-                "Token in URL refused",
                 "This server does not accept tokens in the URL (token login is off). "
                 "Send the token in an Authorization header, or ask the admin to enable "
-                "allow_token_login for this app.",
+                "allow_token_login for this app."
             )
         elif req.method not in _PAGE_METHODS:
-            refused = ("Token in URL refused", "Token login works for page loads only.")
+            refused = "Token login works for page loads only."
         if refused:
-            return self.page(call, 403, *refused, headers=[_NO_REFERRER])
+            return self.page(call, 403, "Token in URL refused", refused, headers=[_NO_REFERRER])
         user = await self.user_for_token(call, token)
         if user is None:
             message = "The token in the link is invalid or has expired."
@@ -370,11 +361,11 @@ class SignIn:
         self._set_session(call, token)
         self.remember_token_login(_client_key(req, call.client.remote_ip))
         headers = [_NO_REFERRER, ("Cache-Control", "no-store")]
-        return self.redirect(call, strip_param(req.url, "token"), headers)
+        return self.redirect(call, strip_token(req.url), headers)
 
     def remember_token_login(self, key):
         """A framed request from this browser without the cookie soon after: it was blocked."""
-        logins = self.login._token_logins
+        logins = self._token_logins
         logins.pop(key, None)  # re-inserted last: the oldest are dropped first
         logins[key] = time.monotonic()
         while len(logins) > _MAX_REMEMBERED_LOGINS:
@@ -434,8 +425,6 @@ class SignIn:
             self.log.warning("Attempting oauth completion after already logging in.")
             self._clear_state_cookies(call)
             return self.redirect(call, hub_auth.get_next_url(arg_state))
-        if isinstance(cookie_state, bytes):
-            cookie_state = cookie_state.decode("ascii", "replace")
         if not state_matches(arg_state, cookie_state):
             self.log.warning("oauth state argument != cookie %s", cookie_name)
             raise HTTPError(403, "oauth state does not match. Try logging in again.")

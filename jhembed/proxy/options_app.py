@@ -16,6 +16,10 @@ from traitlets import Bool, Dict, Float, HasTraits, Int, List, Unicode, Union, d
 from .config import ConfigError
 
 
+def _leading_slash(value):
+    return value if value.startswith("/") else "/" + value
+
+
 def _env_url():
     url = os.environ.get("JUPYTERHUB_SERVICE_URL", "")
     return urlparse(url) if url else None
@@ -73,12 +77,8 @@ class AppOptions(HasTraits):
 
     @validate("base_url")
     def _validate_base_url(self, proposal):
-        value = proposal["value"] or "/"
-        if not value.startswith("/"):
-            value = "/" + value
-        if not value.endswith("/"):
-            value += "/"
-        return value
+        value = _leading_slash(proposal["value"] or "/")
+        return value if value.endswith("/") else value + "/"
 
     absolute_url = Bool(
         False,
@@ -191,10 +191,7 @@ class AppOptions(HasTraits):
 
     @validate("ready_check_path")
     def _validate_ready_path(self, proposal):
-        value = proposal["value"] or "/"
-        if not value.startswith("/"):
-            value = "/" + value
-        return value
+        return _leading_slash(proposal["value"] or "/")
 
     max_restarts = Int(
         5,

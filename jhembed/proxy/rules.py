@@ -18,23 +18,12 @@ from urllib.parse import unquote_plus
 
 # headers that belong to one connection (RFC 9110 7.6.1), never forwarded
 HOP_BY_HOP = frozenset(
-    h.lower()
-    for h in (
-        "Connection",
-        "Keep-Alive",
-        "Proxy-Connection",
-        "Proxy-Authenticate",
-        "Proxy-Authorization",
-        "TE",
-        "Trailer",
-        "Trailers",
-        "Transfer-Encoding",
-        "Upgrade",
-    )
-)
+    ("connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+     "te", "trailer", "trailers", "transfer-encoding", "upgrade")
+)  # fmt: skip
 # set by the proxy only; copies sent by a client are dropped.  X-Jhembed-Client
-# carries the client's scheme and address from the proxy's front to its own
-# tornado server (jhembed.proxy.front); the app never sees it.
+# carried the client's scheme and address to the proxy's former tornado server:
+# still dropped, so that the app never sees one a client made up.
 PROXY_OWNED = frozenset(
     ("x-forwarded-prefix", "x-forwarded-context", "x-proxycontextpath", "x-forwarded-user",
      "x-forwarded-groups")
@@ -55,6 +44,7 @@ _HUB_COOKIE = re.compile(r"^(?:__host-|__secure-)?(?:jupyterhub-|jhembed-)", re.
 
 # query parameters whose values never go to a log
 SECRET_PARAMS = frozenset(("token", "access_token", "_xsrf", "code", "state"))
+# a query split at "&" and ";", separators kept at odd indexes
 _QUERY_SEP = re.compile(r"([&;])")
 
 
@@ -88,10 +78,6 @@ def is_underscore_twin(low):
 # -- cookies ------------------------------------------------------------------------------
 
 
-def is_hub_cookie(name):
-    return _HUB_COOKIE.match(name) is not None
-
-
 def strip_cookies(header, names=()):
     """A ``Cookie`` header without the Hub's and jhembed's cookies, nor ``names``.
 
@@ -102,13 +88,14 @@ def strip_cookies(header, names=()):
     if "jupyterhub-" not in header.lower() and "jhembed-" not in header.lower():
         if not names or not any(n in header for n in names):
             return header
+    oauth_cookies = tuple(n + "-oauth-" for n in names)
     kept = []
     for part in header.split(";"):
         part = part.strip()
         if not part:
             continue
         name = part.split("=", 1)[0].strip()
-        if is_hub_cookie(name) or any(name == n or name.startswith(n + "-oauth-") for n in names):
+        if _HUB_COOKIE.match(name) or name in names or name.startswith(oauth_cookies):
             continue
         kept.append(part)
     return "; ".join(kept)
@@ -122,27 +109,22 @@ def param_name(raw):
     return unquote_plus(raw.partition("=")[0])
 
 
-def _parts(query):
-    """``query`` split at ``&`` and ``;``, separators kept at odd indexes."""
-    return _QUERY_SEP.split(query)
-
-
 def has_param(query, name):
     """Whether raw ``query`` has a parameter called ``name`` once decoded."""
     if name not in query and "%" not in query:
         return False
-    return any(param_name(part) == name for part in _parts(query)[::2])
+    return any(param_name(part) == name for part in _QUERY_SEP.split(query)[::2])
 
 
-def strip_param(uri, name):
-    """``uri`` without any parameter called ``name`` once decoded; the rest as it came."""
+def strip_token(uri):
+    """``uri`` without any ``token`` query parameter (names compared decoded); the rest as it came."""
     path, sep, query = uri.partition("?")
-    if not sep or not has_param(query, name):
+    if not sep or not has_param(query, "token"):
         return uri
-    parts = _parts(query)
+    parts = _QUERY_SEP.split(query)
     kept = []
     for i in range(0, len(parts), 2):
-        if param_name(parts[i]) == name:
+        if param_name(parts[i]) == "token":
             continue
         if kept:
             kept.append(parts[i - 1])
@@ -156,7 +138,7 @@ def scrub_uri(uri):
     path, sep, query = uri.partition("?")
     if not sep:
         return uri
-    parts = _parts(query)
+    parts = _QUERY_SEP.split(query)
     for i in range(0, len(parts), 2):
         raw, eq, _ = parts[i].partition("=")
         if eq and param_name(raw).lower() in SECRET_PARAMS:
@@ -170,6 +152,13 @@ def scrub_uri(uri):
 def response_has_body(method, status):
     """Whether a response to ``method`` with ``status`` carries a body (RFC 9112 6.3)."""
     return not (method == "HEAD" or status in (204, 304) or 100 <= status < 200)
+
+
+# -- the start report ----------------------------------------------------------------------
+
+# a file the spawner names for the proxy: "ready", or "failed" and the reason
+# with the app's last output, so a spawn that fails says why in the Hub
+START_REPORT_ENV = "JHEMBED_START_REPORT"
 
 
 # -- log lines -----------------------------------------------------------------------------

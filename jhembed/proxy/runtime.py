@@ -15,7 +15,6 @@ import asyncio
 import errno
 import os
 import signal
-import socket
 import ssl
 import sys
 
@@ -26,7 +25,7 @@ from . import headers as _headers
 from .child import ChildProcess, ChildStartError
 from .config import ConfigError
 from .forward import Forwarder
-from .forward_util import START_REPORT_ENV
+from .rules import START_REPORT_ENV
 
 
 class ProxyRuntime:
@@ -37,19 +36,14 @@ class ProxyRuntime:
     forwarder = None
     front = None
 
-    @property
-    def ssl_server_context(self):
-        """TLS for serving: the Hub's internal certificates, client certificates required."""
+    def ssl_context(self, **kwargs):
+        """The Hub's internal TLS files as an SSL context (``make_ssl_context``), or None."""
         if not self.ssl_certfile:
             return None
         from jupyterhub.utils import make_ssl_context
 
-        return make_ssl_context(
-            self.ssl_keyfile,
-            self.ssl_certfile,
-            cafile=self.ssl_client_ca or None,
-            purpose=ssl.Purpose.CLIENT_AUTH,
-        )
+        cafile = self.ssl_client_ca or None
+        return make_ssl_context(self.ssl_keyfile, self.ssl_certfile, cafile=cafile, **kwargs)
 
     def make_auth(self, policy):
         """The Hub login, or None with --no-authentication."""
@@ -84,13 +78,6 @@ class ProxyRuntime:
             return None
         from .activity import ActivityReporter
 
-        context = None
-        if self.ssl_certfile:
-            from jupyterhub.utils import make_ssl_context
-
-            context = make_ssl_context(
-                self.ssl_keyfile, self.ssl_certfile, cafile=self.ssl_client_ca or None
-            )
         return ActivityReporter(
             url=url,
             api_token=token,
@@ -98,34 +85,30 @@ class ProxyRuntime:
             interval=self.activity_interval,
             exclude_paths=self.activity_exclude_paths,
             keep_alive=self.keep_alive,
-            ssl_context=context,
+            ssl_context=self.ssl_context(),
             log=self.log,
         )
 
     def make_child(self):
+        ready_path = self.ready_check_path
+        if self.absolute_url:
+            ready_path = url_path_join(self.base_url, ready_path)
         try:
-            return self._make_child()
-        except ValueError as e:
+            return ChildProcess(
+                command=self.command,
+                environment=self.environment,
+                base_url=self._server_prefix or self.base_url,
+                port=self.server_port,
+                unix_socket=self.unix_socket,
+                ready_path=ready_path,
+                timeout=self.timeout,
+                max_restarts=self.max_restarts,
+                stop_timeout=self.stop_timeout,
+                app_name=self.app_name,
+                log=self.log,
+            )
+        except ValueError as e:  # a placeholder it cannot expand
             raise ConfigError(str(e)) from None
-
-    def _make_child(self):
-        return ChildProcess(
-            command=self.command,
-            environment=self.environment,
-            base_url=self._server_prefix or self.base_url,
-            port=self.server_port,
-            unix_socket=self.unix_socket,
-            ready_path=(
-                url_path_join(self.base_url, self.ready_check_path)
-                if self.absolute_url
-                else self.ready_check_path
-            ),
-            timeout=self.timeout,
-            max_restarts=self.max_restarts,
-            stop_timeout=self.stop_timeout,
-            app_name=self.app_name,
-            log=self.log,
-        )
 
     def make_forwarder(self, child):
         policy = _headers.HeaderPolicy(
@@ -159,8 +142,11 @@ class ProxyRuntime:
         return forwarder
 
     def _bind(self):
+        from tornado.netutil import bind_sockets
+
+        address = None if self.address in ("", "*") else self.address  # None: every address
         try:
-            return _bind_sockets(self.port, self.address)
+            return bind_sockets(self.port, address, backlog=1024)
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
                 raise ConfigError(
@@ -171,22 +157,14 @@ class ProxyRuntime:
                 f"cannot listen on {self.address}:{self.port}: {e.strerror}"
             ) from None
 
-    @property
-    def _body_limit(self):
-        return self.max_body_size or (1 << 62)  # 0: no limit
-
     async def _run(self):
         _raise_fd_limit()
         loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        self._stop_signal = None
-
-        def _on_signal(signum):
-            self._stop_signal = signum
-            stop.set()
-
+        stopped = loop.create_future()  # the signal that stops the proxy
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, _on_signal, signum)
+            loop.add_signal_handler(
+                signum, lambda s=signum: stopped.done() or stopped.set_result(s)
+            )
 
         self.child = self.make_child()
         self.forwarder = self.make_forwarder(self.child)
@@ -210,16 +188,14 @@ class ProxyRuntime:
             self.app_name,
         )
         exit_code = 0
-        if self.forwarder.activity is not None:
-            self.forwarder.activity.start()
+        activity = self.forwarder.activity
+        if activity is not None:
+            activity.start()
         child_task = asyncio.ensure_future(self.child.run())
         report = os.environ.get(START_REPORT_ENV, "")
         reporter = asyncio.ensure_future(self._report_ready(report)) if report else None
-        stop_task = asyncio.ensure_future(stop.wait())
         try:
-            done, _ = await asyncio.wait(
-                {child_task, stop_task}, return_when=asyncio.FIRST_COMPLETED
-            )
+            done, _ = await asyncio.wait({child_task, stopped}, return_when=asyncio.FIRST_COMPLETED)
             if child_task in done:
                 exc = child_task.exception()
                 if exc is not None:
@@ -231,21 +207,17 @@ class ProxyRuntime:
                         self.log.error("app supervision failed", exc_info=exc)
                     exit_code = 1
             else:
-                self.log.info("Received %s, stopping", signal.Signals(self._stop_signal).name)
+                self.log.info("Received %s, stopping", signal.Signals(stopped.result()).name)
         finally:
-            stop_task.cancel()
+            stopped.cancel()
             if reporter is not None:
                 reporter.cancel()
             self.front.stop()
-            if self.forwarder.activity is not None:
-                await self.forwarder.activity.stop()
+            if activity is not None:
+                await activity.stop()
             await self.child.stop()
-            if not child_task.done():
-                child_task.cancel()
-                try:
-                    await child_task
-                except (asyncio.CancelledError, Exception):
-                    pass
+            child_task.cancel()  # nothing when it has ended
+            await asyncio.gather(child_task, return_exceptions=True)
             await self.front.drain(SHUTDOWN_DRAIN)
             self.front.close_all()
         return exit_code
@@ -258,11 +230,12 @@ class ProxyRuntime:
             forwarder,
             # signs the session cookie; a restarted proxy logs browsers in again (OAuth)
             cookie_secret=os.urandom(32),
-            max_body_size=self._body_limit,
+            max_body_size=self.max_body_size or (1 << 62),  # 0: no limit
             log=self.log,
             mounted_from=self._server_prefix,
         )
-        await front.start(self._bind(), ssl_context=self.ssl_server_context)
+        tls = self.ssl_context(purpose=ssl.Purpose.CLIENT_AUTH)  # client certificates required
+        await front.start(self._bind(), ssl_context=tls)
         return front
 
     async def _report_ready(self, path):
@@ -283,8 +256,7 @@ class ProxyRuntime:
                     written = count
                 await asyncio.wait({ready}, timeout=0.25)
         finally:
-            if not ready.done():
-                ready.cancel()
+            ready.cancel()  # nothing once it is done
         _write_report(path, "ready\n")
 
     def start(self):
@@ -337,12 +309,3 @@ def _run_loop(coro):
     except ImportError:
         return asyncio.run(coro)
     return uvloop.run(coro)
-
-
-def _bind_sockets(port, address):
-    from tornado.netutil import bind_sockets
-
-    family = socket.AF_UNSPEC
-    if address in ("", "*"):
-        address = None
-    return bind_sockets(port, address, family=family, backlog=1024, reuse_port=False)
