@@ -71,8 +71,6 @@ class HubLogin:
             hub_auth, owner, server_name, max_age=hub_auth.cache_max_age, log=log
         )
         self.cookie_name = hub_auth.cookie_name
-        # recent token logins by client (address, User-Agent) -> time.monotonic()
-        self._token_logins = {}
         if policy.cross_origin:
             # the OAuth state cookie has to survive the round trip inside a frame
             hub_auth.cookie_options = dict(hub_auth.cookie_options, samesite="None", secure=True)

@@ -13,10 +13,10 @@ from urllib.parse import unquote, urlsplit
 
 from jupyterhub.utils import url_path_join
 
-from .forward_util import strip_token as _strip_token
 from .rules import HOP_BY_HOP as _HOP_BY_HOP
 from .rules import NEVER_FORWARDED as _NEVER_FORWARDED
 from .rules import connection_drops, is_underscore_twin, scrub_uri, strip_cookies
+from .rules import strip_token as _strip_token
 from .wire import BODY_FRAMING, encode_head
 
 _DOT_SEGMENT = re.compile(r"(^|/)\.\.?(/|$)")

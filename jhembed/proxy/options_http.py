@@ -14,11 +14,6 @@ from traitlets import Bool, Dict, HasTraits, Int, List, Unicode, default, valida
 from . import headers as _headers
 
 
-def _hub_env(name, doc):
-    """A read-only attribute: the environment variable ``name``, or ""."""
-    return property(lambda self: os.environ.get(name, ""), doc=f"{doc}: ``${name}``.")
-
-
 class HttpOptions(HasTraits):
     """Hub login, internal TLS and the header policy (options of EmbedProxy)."""
 
@@ -72,11 +67,37 @@ class HttpOptions(HasTraits):
 
     # ---- the Hub's environment (what JupyterHub tells the server it spawns; not options) --
 
-    hub_api_token = _hub_env("JUPYTERHUB_API_TOKEN", "The server's Hub API token")
-    hub_client_id = _hub_env("JUPYTERHUB_CLIENT_ID", "The server's OAuth client id")
-    hub_user = _hub_env("JUPYTERHUB_USER", "The server's owner")
-    hub_server_name = _hub_env("JUPYTERHUB_SERVER_NAME", "The server's name (empty: default)")
-    hub_activity_url = _hub_env("JUPYTERHUB_ACTIVITY_URL", "Where activity is posted")
+    hub_api_token = Unicode(help="The server's Hub API token: ``$JUPYTERHUB_API_TOKEN``.")
+
+    @default("hub_api_token")
+    def _default_hub_api_token(self):
+        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+
+    hub_client_id = Unicode(help="The server's OAuth client id: ``$JUPYTERHUB_CLIENT_ID``.")
+
+    @default("hub_client_id")
+    def _default_hub_client_id(self):
+        return os.environ.get("JUPYTERHUB_CLIENT_ID", "")
+
+    hub_user = Unicode(help="The server's owner: ``$JUPYTERHUB_USER``.")
+
+    @default("hub_user")
+    def _default_hub_user(self):
+        return os.environ.get("JUPYTERHUB_USER", "")
+
+    hub_server_name = Unicode(
+        help="The server's name (empty: default): ``$JUPYTERHUB_SERVER_NAME``."
+    )
+
+    @default("hub_server_name")
+    def _default_hub_server_name(self):
+        return os.environ.get("JUPYTERHUB_SERVER_NAME", "")
+
+    hub_activity_url = Unicode(help="Where activity is posted: ``$JUPYTERHUB_ACTIVITY_URL``.")
+
+    @default("hub_activity_url")
+    def _default_hub_activity_url(self):
+        return os.environ.get("JUPYTERHUB_ACTIVITY_URL", "")
 
     # ---- internal TLS ------------------------------------------------------------------
 
