@@ -232,9 +232,10 @@ async def _in_flight(headers, url, payload, seconds, conns, window):
 
     async def one():
         got = 0
-        async with aiohttp.ClientSession(headers=headers) as own, own.ws_connect(
-            url, max_msg_size=0
-        ) as ws:
+        async with (
+            aiohttp.ClientSession(headers=headers) as own,
+            own.ws_connect(url, max_msg_size=0) as ws,
+        ):
             end = time.perf_counter() + seconds
             while time.perf_counter() < end:
                 for _ in range(window):

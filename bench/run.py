@@ -420,25 +420,66 @@ def versions():
     }
 
 
-async def measure_one(name, base, pid, marker, headers, cfg):
-    entry = {"url": base}
-    if pid:
-        entry["idle_rss_MiB"] = measure.tree_rss(pid, marker)
+def _rotated(names, k):
+    """``names`` starting at the k-th: each phase starts with another contender."""
+    k %= len(names)
+    return names[k:] + names[:k]
+
+
+def _get(base, c, headers, cfg):
     if cfg["warmup"]:
         measure.wrk(base, 10, cfg["warmup"], headers)
-    for c in (1, 10, 100):
-        entry[f"get_c{c}"] = measure.wrk(base, c, cfg["seconds"], headers)
-        log(f"   GET c{c}: {entry[f'get_c{c}']}")
-    entry.update(await measure.transfer(base, cfg["size"], pid, marker, headers))
-    log(f"   download {entry['download']}\n   upload {entry['upload']}")
+    return measure.wrk(base, c, cfg["seconds"], headers)
+
+
+async def _transfer(base, pid, marker, headers, cfg):
+    entry = await measure.transfer(base, cfg["size"], pid, marker, headers)
     if not (entry["download"].get("sha_ok") and entry["upload"].get("sha_ok")):
         # a figure for peers that cannot move the full size (RSS growth shows buffering)
         small = await measure.transfer(base, FALLBACK_SIZE, pid, marker, headers)
         entry["fallback"] = {"size": FALLBACK_SIZE, **small}
-        log(f"   fallback {FALLBACK_SIZE >> 20} MiB: {small}")
-    entry["websocket"] = await measure.websocket(base, cfg["ws_seconds"], headers)
-    log(f"   websocket {entry['websocket']}")
     return entry
+
+
+async def measure_all(started, markers, cfg):
+    """Every contender's figures, phase by phase (idle RSS, GET at each concurrency,
+    transfers, websockets), the contenders interleaved within each phase in an order
+    that rotates from one phase to the next.  Measured one contender after another,
+    the last ones ran after the others' gigabyte transfers and got lower figures
+    (docs/request-path.md); interleaved, no contender is always last.
+    """
+    names = list(started)
+    entries = {name: {"url": started[name][0]} for name in names}
+    for name in names:
+        _, pid, _ = started[name]
+        if pid:
+            entries[name]["idle_rss_MiB"] = measure.tree_rss(pid, markers[name])
+    phases = [
+        (f"get_c{c}", lambda base, pid, m, h, c=c: _get(base, c, h, cfg)) for c in (1, 10, 100)
+    ]
+    phases.append(("transfer", lambda base, pid, m, h: _transfer(base, pid, m, h, cfg)))
+    phases.append(
+        ("websocket", lambda base, pid, m, h: measure.websocket(base, cfg["ws_seconds"], h))
+    )
+    for k, (what, fn) in enumerate(phases):
+        for name in _rotated(names, k):
+            if "error" in entries[name]:
+                continue
+            base, pid, headers = started[name]
+            try:
+                value = fn(base, pid, markers[name], headers)
+                if asyncio.iscoroutine(value):
+                    value = await value
+            except Exception as e:  # one broken contender must not lose the others' figures
+                log(f"   {name}: {what} failed: {e!r}")
+                entries[name]["error"] = f"{type(e).__name__}: {e}"
+                continue
+            log(f"   {name} {what}: {value}")
+            if what == "transfer":
+                entries[name].update(value)
+            else:
+                entries[name][what] = value
+    return entries
 
 
 async def run(args):
@@ -479,14 +520,7 @@ async def run(args):
         await wait_http(f"http://127.0.0.1:{backend_port}/", proc=backend)
         started, results["skipped"] = await start_contenders(contenders, backend_port, procs, stack)
         markers = {c["name"]: c.get("app_marker") for c in contenders}
-        for name, (base, pid, headers) in started.items():
-            log(f"== {name}")
-            try:
-                entry = await measure_one(name, base, pid, markers[name], headers, cfg)
-            except Exception as e:  # one broken contender must not lose the others' figures
-                log(f"   failed: {e!r}")
-                entry = {"url": base, "error": f"{type(e).__name__}: {e}"}
-            results["contenders"][name] = entry
+        results["contenders"] = await measure_all(started, markers, cfg)
         for c in contenders:
             if "ready_argv" not in c or c["name"] not in results["contenders"]:
                 continue
@@ -536,7 +570,7 @@ async def voila_first_byte():
         await hub.create_user("v")
         token = await hub.user_token("v")
         t0 = time.perf_counter()
-        url = await hub.spawn("v", options={"user_options": {"app": "dash"}})
+        url = await hub.spawn("v", user_options={"app": "dash"})
         async with aiohttp.ClientSession() as s:
             async with s.get(url, headers={"Authorization": f"token {token}"}) as r:
                 await r.content.readany()

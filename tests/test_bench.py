@@ -55,3 +55,16 @@ def test_quick_bench_runs_every_contender(tmp_path):
     assert "**Ratios**" in page and "**Targets**" in page
     for png in ("ratios", "small-get", "latency", "streaming", "websocket", "memory"):
         assert (docs / f"{png}.png").stat().st_size > 1000, png
+
+
+async def test_voila_spawn_to_first_byte_runs():
+    """The full bench's Voila figure (spawn through a real Hub to the page's first
+    byte) is not part of --quick: run it here, so a broken call shows in the suite
+    and not as a 'failed' line in docs/benchmarks/results.md."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+    bench_run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_run)
+    seconds = await bench_run.voila_first_byte()
+    assert 0 < seconds < 120
