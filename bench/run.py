@@ -426,19 +426,30 @@ def _rotated(names, k):
     return names[k:] + names[:k]
 
 
-def _get(base, c, headers, cfg):
-    if cfg["warmup"]:
-        measure.wrk(base, 10, cfg["warmup"], headers)
-    return measure.wrk(base, c, cfg["seconds"], headers)
+def _phases(cfg):
+    """(what, measure) in the order they run; each ``measure(base, pid, marker, headers)``
+    returns the figures to add to the contender's entry."""
 
+    def get(c):
+        async def one(base, pid, marker, headers):
+            if cfg["warmup"]:
+                measure.wrk(base, 10, cfg["warmup"], headers)
+            return {f"get_c{c}": measure.wrk(base, c, cfg["seconds"], headers)}
 
-async def _transfer(base, pid, marker, headers, cfg):
-    entry = await measure.transfer(base, cfg["size"], pid, marker, headers)
-    if not (entry["download"].get("sha_ok") and entry["upload"].get("sha_ok")):
-        # a figure for peers that cannot move the full size (RSS growth shows buffering)
-        small = await measure.transfer(base, FALLBACK_SIZE, pid, marker, headers)
-        entry["fallback"] = {"size": FALLBACK_SIZE, **small}
-    return entry
+        return f"GET c{c}", one
+
+    async def transfer(base, pid, marker, headers):
+        entry = await measure.transfer(base, cfg["size"], pid, marker, headers)
+        if not (entry["download"].get("sha_ok") and entry["upload"].get("sha_ok")):
+            # a figure for peers that cannot move the full size (RSS growth shows buffering)
+            small = await measure.transfer(base, FALLBACK_SIZE, pid, marker, headers)
+            entry["fallback"] = {"size": FALLBACK_SIZE, **small}
+        return entry
+
+    async def websocket(base, pid, marker, headers):
+        return {"websocket": await measure.websocket(base, cfg["ws_seconds"], headers)}
+
+    return [get(1), get(10), get(100), ("transfer", transfer), ("websocket", websocket)]
 
 
 async def measure_all(started, markers, cfg):
@@ -454,31 +465,19 @@ async def measure_all(started, markers, cfg):
         _, pid, _ = started[name]
         if pid:
             entries[name]["idle_rss_MiB"] = measure.tree_rss(pid, markers[name])
-    phases = [
-        (f"get_c{c}", lambda base, pid, m, h, c=c: _get(base, c, h, cfg)) for c in (1, 10, 100)
-    ]
-    phases.append(("transfer", lambda base, pid, m, h: _transfer(base, pid, m, h, cfg)))
-    phases.append(
-        ("websocket", lambda base, pid, m, h: measure.websocket(base, cfg["ws_seconds"], h))
-    )
-    for k, (what, fn) in enumerate(phases):
+    for k, (what, one) in enumerate(_phases(cfg)):
         for name in _rotated(names, k):
             if "error" in entries[name]:
                 continue
             base, pid, headers = started[name]
             try:
-                value = fn(base, pid, markers[name], headers)
-                if asyncio.iscoroutine(value):
-                    value = await value
+                figures = await one(base, pid, markers[name], headers)
             except Exception as e:  # one broken contender must not lose the others' figures
                 log(f"   {name}: {what} failed: {e!r}")
                 entries[name]["error"] = f"{type(e).__name__}: {e}"
                 continue
-            log(f"   {name} {what}: {value}")
-            if what == "transfer":
-                entries[name].update(value)
-            else:
-                entries[name][what] = value
+            log(f"   {name} {what}: {figures}")
+            entries[name].update(figures)
     return entries
 
 
