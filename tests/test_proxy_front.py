@@ -56,6 +56,65 @@ async def test_pipelined_requests_answered_in_order():
         assert [json.loads(r[2])["query"] for r in got] == [f"n={i}" for i in range(1, 5)]
 
 
+async def test_thousands_of_pipelined_answers_in_one_read():
+    # requests the front answers itself are answered at once (no task): queued ones
+    # start one loop step apart, so a long pipeline cannot recurse through them
+    count = 3000
+    async with run_proxy() as p:
+        raw = b"GET /a/../b HTTP/1.1\r\nHost: x\r\n\r\n" * count
+        raw += b"GET /echo?last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        got = responses(await exchange(p.port, raw, timeout=60))
+        assert [r[0] for r in got] == ["HTTP/1.1 400 Bad Request"] * count + ["HTTP/1.1 200 OK"]
+        assert json.loads(got[-1][2])["query"] == "last"
+        assert "RecursionError" not in p.output() and "Traceback" not in p.output()
+
+
+async def test_kept_alive_app_connection_closed_under_a_request_is_retried_once():
+    # the app closes a pooled connection as the next request reaches it (its keep-alive
+    # timeout racing the proxy): that request goes once more, on a new connection
+    seen = []  # (connection, path, answered)
+
+    writers = []
+
+    async def app(reader, writer):
+        writers.append(writer)
+        try:
+            while True:
+                path = (await reader.readuntil(b"\r\n\r\n")).split(b" ")[1].decode()
+                first_two = path == "/two" and all(p != "/two" for _, p, _ in seen)
+                seen.append((writer, path, not first_two))  # held: ids stay unique
+                if first_two:
+                    writer.close()  # closed, unanswered
+                    return
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(app, "127.0.0.1", 0)
+    app_port = server.sockets[0].getsockname()[1]
+    try:
+        async with run_proxy("--server-port", str(app_port), cmd=["sleep", "1000"]) as p:
+            reader, writer = await asyncio.open_connection("127.0.0.1", p.port)
+            statuses = []
+            for path in ("/one", "/two"):
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+                statuses.append(head.split(b"\r\n")[0])
+                await reader.readexactly(2)
+            writer.close()
+    finally:
+        server.close()
+        for w in writers:
+            w.close()
+        await asyncio.gather(*(w.wait_closed() for w in writers), return_exceptions=True)
+    assert statuses == [b"HTTP/1.1 200 OK"] * 2
+    [one] = [s for s in seen if s[1] == "/one" and s[2]]
+    [(conn, _, answered), retried] = [s for s in seen if s[1] == "/two"]
+    # on the connection kept alive after /one, then once more on a new one
+    assert conn == one[0] and not answered
+    assert retried[0] not in {c for c, _, _ in seen[: seen.index(retried)]} and retried[2]
+
+
 async def test_app_gets_one_content_length_and_the_body():
     async with run_proxy() as p:
         body = b"x" * 3000

@@ -85,6 +85,7 @@ class ClientConnection(asyncio.Protocol):
         self.req = None
         self.queue = []
         self.exchange = None
+        self.starting = False  # self.exchange is to start once the read is parsed
         self.raw = None  # after an upgrade: where the client's bytes go
         self.closed = False
         self.paused = 0
@@ -121,6 +122,7 @@ class ClientConnection(asyncio.Protocol):
             req = self.req_upgraded
             req.raw_tail += data[offset:]
             self.pause()  # what follows is not HTTP: wait for the exchange
+            self._start()
             return
         except httptools.HttpParserError as e:
             self.bad_request(str(e))
@@ -136,6 +138,8 @@ class ClientConnection(asyncio.Protocol):
             self.head_bytes += len(data)
             if self.head_bytes > _MAX_HEAD:
                 self.bad_request("headers too large", 431)
+                return
+        self._start()
 
     def eof_received(self):
         return False
@@ -201,7 +205,9 @@ class ClientConnection(asyncio.Protocol):
         if req.upgrade:
             self.req_upgraded = req
         if self.exchange is None and not self.queue:
-            self.start(req)
+            # started once this read is parsed (_start), so a body that came with it is in
+            self.exchange = Exchange(self, req)
+            self.starting = True
         else:
             self.queue.append(req)
             self.pause()
@@ -241,20 +247,21 @@ class ClientConnection(asyncio.Protocol):
         if self.paused == 0 and not self.closed:
             self.transport.resume_reading()
 
-    def start(self, req):
-        self.exchange = Exchange(self, req)
-        self.exchange.task = self.front.loop.create_task(self.exchange.run())
+    def _start(self):
+        if self.starting:
+            self.starting = False
+            self.exchange.start()
 
     def finished(self, keep_alive):
-        """The exchange is over; next request, or close."""
+        """The exchange is over; next request (in the next loop step: no recursion), or close."""
         self.exchange = None
         if not keep_alive or self.closed:
             self.close()
             return
         if self.queue:
-            req = self.queue.pop(0)
             self.resume()
-            self.start(req)
+            self.exchange = Exchange(self, self.queue.pop(0))
+            self.front.loop.call_soon(self.exchange.start)
 
     def write(self, data):
         if not self.closed:

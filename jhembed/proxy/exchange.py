@@ -17,6 +17,8 @@ from .routing import ANSWER, FORWARD, LOGIN
 from .rules import response_has_body, scrub_uri
 from .wire import chunk, encode_head, header_name, reason_phrase
 
+WAITING, OK, FAILED = "waiting", "ok", "failed"  # Exchange.outcome once the request went out
+
 
 class Exchange:
     """One request: answered by the proxy, or forwarded to the app and its response back."""
@@ -37,13 +39,14 @@ class Exchange:
         # after an upgrade request the connection does not go back to HTTP
         self.close_after = not req.keep_alive or req.upgrade
         self.raw_seen = []
-        self.response_done = None
+        self.outcome = None  # WAITING once the request went out, then OK or FAILED
+        self.reused = False  # on a kept-alive connection from the pool
+        self.head = b""
         self.body_sent = req.complete and not req.chunks
         self.interim = False
         self.out = []
         self.upstream_paused = False
-        self.last_read = 0.0
-        self.timer = None
+        self.last_read = 0.0  # when the app last sent or was sent bytes (the timeout)
         self.active = False
         self.close_upstream = False
         self.upstream_keep_alive = False
@@ -53,12 +56,25 @@ class Exchange:
 
     # -- the exchange ------------------------------------------------------------------
 
-    async def run(self):
+    def start(self):
+        """Decide and go: at once when nothing needs waiting for (the hot path), else in a task."""
+        if self.client.closed:
+            return
+        try:
+            verdict = self.front.sort(self.req)
+            if verdict is FORWARD or verdict is ANSWER:
+                self._go(verdict)
+            else:
+                self.task = self.front.loop.create_task(self._decide(verdict))
+        except Exception:
+            self._proxy_error()
+
+    async def _decide(self, verdict):
+        """A credential to check with the Hub, or a login flow: then go."""
         front = self.front
         req = self.req
         try:
-            verdict = front.sort(req)
-            if verdict not in (FORWARD, ANSWER, LOGIN):
+            if verdict is not LOGIN:
                 verdict = await front.check(req, verdict)
             if verdict is LOGIN:
                 answer = await front.sign_in.answer(req, self.client)
@@ -68,79 +84,97 @@ class Exchange:
                     return
                 req.user = answer  # allowed after all (e.g. from HubAuth's cache)
                 verdict = front.admitted(req)
-            if self.client.closed:
-                return
-            if verdict is ANSWER:
-                self.send_answer(req.answer)
-                self.finish(not self.close_after)
-                return
-            fw = front.fw
-            self.active = fw.counts_as_activity(req.url.partition("?")[0])
-            if self.active:
-                fw.touch()
-            if not req.complete and (req.header("Expect") or "").lower() == "100-continue":
-                self.client.write(wire.CONTINUE)
-            await self._send()
+            if not self.client.closed:
+                self._go(verdict)
         except Exception:
-            front.log.exception("%s %s: proxy error", req.method, scrub_uri(req.url))
-            if not self.head_sent:
-                self.send_answer(answers.proxy_error(html=self._html()))
-            self.finish(False)
+            self._proxy_error()
 
-    async def _send(self):
+    def _go(self, verdict):
         front = self.front
         req = self.req
+        if verdict is ANSWER:
+            self.send_answer(req.answer)
+            self.finish(not self.close_after)
+            return
+        fw = front.fw
+        self.active = fw.counts_as_activity(req.url.partition("?")[0])
+        if self.active:
+            fw.touch()
+        if not req.complete and (req.header("Expect") or "").lower() == "100-continue":
+            self.client.write(wire.CONTINUE)
         client = self.client
-        head = front.fw.request_head(
+        self.head = fw.request_head(
             req,
             remote_ip=client.remote_ip,
             protocol=client.protocol,
             default_host=front.default_host,
         )
-        for attempt in (0, 1):
-            conn = front.idle()  # the hot path: no await before the request goes out
-            reused = conn is not None
-            if not reused:
-                try:
-                    conn = await front.connect()
-                except OSError as e:
-                    self._upstream_failed(e)
-                    return
-            if self.client.closed:
-                front.release(conn)
-                return
-            self.conn = conn
-            conn.exchange = self
-            self.parser = httptools.HttpResponseParser(self)
-            self.response_done = front.loop.create_future()
-            body = (
-                b"".join(chunk(c) if req.chunked else c for c in req.chunks) if req.chunks else b""
-            )
-            req.chunks = []
-            req.buffered = 0
-            if req.paused:
-                req.paused = False
-                self.client.resume()
-            data = head + body
-            if req.complete and req.chunked:
-                data += b"0\r\n\r\n"
-            conn.transport.write(data)
-            if req.complete:
-                self.body_sent = True
-            else:
-                req.sink = self
-            if front.fw.request_timeout:
-                self.last_read = front.loop.time()
-                self.timer = front.loop.call_later(front.fw.request_timeout, self._check_timeout)
-            ok = await self.response_done
-            if ok is None and reused and attempt == 0 and req.received == 0 and not self.status:
-                # a kept-alive connection the app had closed: once more, on a new one
-                self._cancel_timer()
-                continue
-            break
-        self._cancel_timer()
-        if ok is None and not self.head_sent:
+        conn = front.idle()  # the hot path: the request goes out now
+        if conn is None:
+            self.task = front.loop.create_task(self._connect())
+        else:
+            self._send(conn, True)
+
+    async def _connect(self):
+        try:
+            conn = await self.front.connect()
+        except OSError as e:
+            self._upstream_failed(e)
+            return
+        except Exception:
+            self._proxy_error()
+            return
+        if self.client.closed:
+            self.front.release(conn)
+            return
+        self._send(conn, False)
+
+    def _send(self, conn, reused):
+        front = self.front
+        req = self.req
+        self.conn = conn
+        self.reused = reused
+        conn.exchange = self
+        self.parser = httptools.HttpResponseParser(self)
+        self.outcome = WAITING
+        body = b"".join(chunk(c) if req.chunked else c for c in req.chunks) if req.chunks else b""
+        req.chunks = []
+        req.buffered = 0
+        if req.paused:
+            req.paused = False
+            self.client.resume()
+        data = self.head + body
+        if req.complete and req.chunked:
+            data += b"0\r\n\r\n"
+        conn.transport.write(data)
+        if req.complete:
+            self.body_sent = True
+        else:
+            req.sink = self
+        if front.fw.request_timeout:
+            self.last_read = front.loop.time()
+            front.waiting.add(self)  # front._check_timeouts
+
+    def _lost(self):
+        """The app closed the connection before any answer."""
+        self.outcome = FAILED
+        self._disarm()
+        if self.reused and self.req.received == 0 and not self.status and not self.client.closed:
+            # a kept-alive connection the app had closed: once more, on a new one
+            self.conn.exchange = None
+            self.conn = self.parser = self.outcome = None
+            self.headers = []
+            self.reason = b""
+            self.task = self.front.loop.create_task(self._connect())
+        elif not self.head_sent:
             self._upstream_failed(ConnectionError("connection closed"))
+
+    def _proxy_error(self):
+        req = self.req
+        self.front.log.exception("%s %s: proxy error", req.method, scrub_uri(req.url))
+        if not self.head_sent:
+            self.send_answer(answers.proxy_error(html=self._html()))
+        self.finish(False)
 
     # -- request body ----------------------------------------------------------------------
 
@@ -148,8 +182,7 @@ class Exchange:
         conn = self.conn
         if conn is None or conn.closed:
             return
-        if self.timer is not None:
-            self.last_read = self.front.loop.time()  # no answer is due while the body flows
+        self.last_read = self.front.loop.time()  # no answer is due while the body flows
         conn.transport.write(chunk(data) if self.req.chunked else data)
 
     def body_done(self):
@@ -157,7 +190,7 @@ class Exchange:
         self.body_sent = True
         if self.req.chunked and self.conn is not None and not self.conn.closed:
             self.conn.transport.write(b"0\r\n\r\n")
-        if self.response_done is not None and self.response_done.done():
+        if self.outcome is OK:
             self.finish(self._keep_alive())
 
     def upstream_write_paused(self, paused):
@@ -179,7 +212,7 @@ class Exchange:
     # -- response ----------------------------------------------------------------------------
 
     def upstream_data(self, data):
-        self.last_read = self.front.loop.time() if self.timer is not None else 0.0
+        self.last_read = self.front.loop.time()
         if self.req.upgrade and not self.head_sent:
             self.raw_seen.append(data)  # the app's 101 goes out whole in _upgraded
         try:
@@ -194,8 +227,7 @@ class Exchange:
         if self.out:
             self.client.write(b"".join(self.out))
             self.out.clear()
-        done = self.response_done
-        if done.done() and done.result():
+        if self.outcome is OK:
             if not self.body_sent:
                 self.close_after = True  # answered before the body was read
             self.finish(self._keep_alive())
@@ -251,13 +283,13 @@ class Exchange:
         if self.interim:
             self.interim = False
             return
-        if self.response_done.done():
+        if self.outcome is not WAITING:
             return  # HEAD: done at the headers already
         if self.held is not None:
             self._send_page_with_bridge()
         if self.chunked_out:
             self.out.append(b"0\r\n\r\n")
-        self.response_done.set_result(True)
+        self.outcome = OK
 
     def _send_page_with_bridge(self):
         body = self.front.fw.bridge.inject(b"".join(self.held))
@@ -321,7 +353,7 @@ class Exchange:
         self.head_sent = True
         if no_body and req.method == "HEAD":
             # the app sends no body for HEAD, but the parser cannot know
-            self.response_done.set_result(True)
+            self.outcome = OK
             self.close_upstream = True
 
     # -- endings --------------------------------------------------------------------------
@@ -332,14 +364,11 @@ class Exchange:
     def finish(self, keep_alive):
         if self.client.exchange is not self:
             return
-        self._cancel_timer()
+        self._disarm()
         conn = self.conn
         if conn is not None:
-            done = self.response_done
             reusable = (
-                done is not None
-                and done.done()
-                and done.result()
+                self.outcome is OK
                 and self.body_sent
                 and not self.until_eof
                 and not self.close_upstream
@@ -362,13 +391,12 @@ class Exchange:
         if self.conn is not None:
             self.conn.exchange = None
             self.conn.close()
-        if self.response_done is not None and not self.response_done.done():
-            self.response_done.set_result(None)
-        self._cancel_timer()
+        if self.outcome is WAITING:
+            self.outcome = FAILED
+        self._disarm()
 
     def upstream_lost(self):
-        done = self.response_done
-        if done is None or done.done():
+        if self.outcome is not WAITING:
             return
         if self.held is not None and not any(
             n.lower() in wire.BODY_FRAMING for n, _ in self.headers
@@ -378,7 +406,7 @@ class Exchange:
             self.client.write(b"".join(self.out))
             self.out.clear()
             self.close_upstream = True
-            done.set_result(True)
+            self.outcome = OK
             self.finish(self._keep_alive() and self.body_sent)
             return
         if self.until_eof and self.head_sent:
@@ -389,18 +417,18 @@ class Exchange:
             self.out.clear()
             self.until_eof = False
             self.close_upstream = True
-            done.set_result(True)
+            self.outcome = OK
             self.finish(self._keep_alive() and self.body_sent)
             return
         if self.head_sent:
             self._abort_response()
             return
-        done.set_result(None)
+        self._lost()
 
     def _abort_response(self):
         """The app failed mid-response: the client sees its connection cut."""
-        if self.response_done is not None and not self.response_done.done():
-            self.response_done.set_result(False)
+        if self.outcome is WAITING:
+            self.outcome = FAILED
         if self.head_sent:
             self.front.log.warning(
                 "%s %s: app response broke off", self.req.method, scrub_uri(self.req.url)
@@ -429,25 +457,18 @@ class Exchange:
         self.send_answer(answer)
         self.finish(False)
 
-    def _check_timeout(self):
-        self.timer = None
-        fw = self.front.fw
-        loop = self.front.loop
-        idle = loop.time() - self.last_read
-        if idle < fw.request_timeout:
-            self.timer = loop.call_later(fw.request_timeout - idle, self._check_timeout)
-            return
-        if self.response_done is not None and not self.response_done.done():
-            self.response_done.set_result(False)
+    def timed_out(self):
+        """No bytes from or to the app for ``request_timeout`` (front._check_timeouts)."""
+        self._disarm()
+        if self.outcome is WAITING:
+            self.outcome = FAILED
         if self.head_sent:
             self._abort_response()
         else:
             self._upstream_failed(asyncio.TimeoutError())
 
-    def _cancel_timer(self):
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+    def _disarm(self):
+        self.front.waiting.discard(self)
 
     def _html(self):
         return "text/html" in (self.req.header("Accept") or "")

@@ -55,7 +55,8 @@ class Front(Routing):
         self.log = log
         self.loop = asyncio.get_running_loop()
         self.servers = []
-        self.sweeper = None
+        self.sweeper = self.ticker = None
+        self.waiting = set()  # exchanges awaiting the app, with a timeout (_check_timeouts)
         self.peak_clients = 0
         self.trim_due = False
         self.clients = set()
@@ -92,6 +93,16 @@ class Front(Routing):
             )
             self.servers.append(server)
         self.sweeper = self.loop.call_later(60, self._sweep)
+        if self.fw.request_timeout:
+            self.tick = min(1.0, self.fw.request_timeout / 4)
+            self.ticker = self.loop.call_later(self.tick, self._check_timeouts)
+
+    def _check_timeouts(self):
+        """The exchanges that saw no bytes from or to the app for ``request_timeout``: 504."""
+        limit = self.loop.time() - self.fw.request_timeout
+        for exchange in [e for e in self.waiting if e.last_read <= limit]:
+            exchange.timed_out()
+        self.ticker = self.loop.call_later(self.tick, self._check_timeouts)
 
     def client_gone(self):
         """After a wave of closed connections, give the freed memory back to the system."""
@@ -119,7 +130,8 @@ class Front(Routing):
         """Stop accepting; idle connections close, active ones finish."""
         if self.sweeper is not None:
             self.sweeper.cancel()
-            self.sweeper = None
+            self.sweeper = self.ticker = None
+        self.waiting = set()  # exchanges awaiting the app, with a timeout (_check_timeouts)
         for server in self.servers:
             server.close()
         for client in list(self.clients):

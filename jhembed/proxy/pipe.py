@@ -18,7 +18,7 @@ def switch(exchange, data):
         return
     client.write(b"".join(exchange.raw_seen) if exchange.raw_seen else data)
     exchange.raw_seen = []
-    exchange._cancel_timer()
+    exchange._disarm()
     fw = exchange.front.fw
     active = exchange.active
 
