@@ -218,9 +218,11 @@ class AppOptions(HasTraits):
         300.0,
         help="""Seconds to wait for the app to send (more of) a response.
 
-        A request the app does not answer in time gets a 504. Applies between
-        reads, so long downloads and event streams are fine as long as data
-        flows. CLI: ``--request-timeout``.
+        A request the app does not answer in time gets a 504 (checked every
+        quarter of the timeout, at most every second, so it comes up to that
+        much later). Applies between reads, so long downloads and event
+        streams are fine as long as data flows. ``0``: no timeout. CLI:
+        ``--request-timeout``.
         """,
     ).tag(config=True)
 
