@@ -69,24 +69,31 @@ async def test_thousands_of_pipelined_answers_in_one_read():
         assert "RecursionError" not in p.output() and "Traceback" not in p.output()
 
 
-async def test_kept_alive_app_connection_closed_under_a_request_is_retried_once():
+@pytest.mark.parametrize("late_body", [False, True])
+async def test_kept_alive_app_connection_closed_under_a_request_is_retried_once(late_body):
     # the app closes a pooled connection as the next request reaches it (its keep-alive
-    # timeout racing the proxy): that request goes once more, on a new connection
-    seen = []  # (connection, path, answered)
-
+    # timeout racing the proxy): that request goes once more, on a new connection; with
+    # late_body, /two is a POST whose body the client sends after its head
+    seen = []  # (connection, path, answered, body)
     writers = []
 
     async def app(reader, writer):
         writers.append(writer)
         try:
             while True:
-                path = (await reader.readuntil(b"\r\n\r\n")).split(b" ")[1].decode()
-                first_two = path == "/two" and all(p != "/two" for _, p, _ in seen)
-                seen.append((writer, path, not first_two))  # held: ids stay unique
+                head = await reader.readuntil(b"\r\n\r\n")
+                path = head.split(b" ")[1].decode()
+                first_two = path == "/two" and all(s[1] != "/two" for s in seen)
                 if first_two:
+                    seen.append((writer, path, False, None))  # held: ids stay unique
                     writer.close()  # closed, unanswered
                     return
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                length = int(head.lower().partition(b"content-length: ")[2].split(b"\r")[0] or 0)
+                body = await reader.readexactly(length)
+                seen.append((writer, path, True, body))
+                answer = body or b"ok"
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(answer))
+                writer.write(answer)
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
 
@@ -95,24 +102,31 @@ async def test_kept_alive_app_connection_closed_under_a_request_is_retried_once(
     try:
         async with run_proxy("--server-port", str(app_port), cmd=["sleep", "1000"]) as p:
             reader, writer = await asyncio.open_connection("127.0.0.1", p.port)
-            statuses = []
+            got = []
             for path in ("/one", "/two"):
-                writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                if path == "/two" and late_body:
+                    writer.write(b"POST /two HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
+                    await asyncio.sleep(0.3)
+                    writer.write(b"hello")
+                else:
+                    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-                statuses.append(head.split(b"\r\n")[0])
-                await reader.readexactly(2)
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                got.append((head.split(b"\r\n")[0], await reader.readexactly(length)))
             writer.close()
     finally:
         server.close()
         for w in writers:
             w.close()
         await asyncio.gather(*(w.wait_closed() for w in writers), return_exceptions=True)
-    assert statuses == [b"HTTP/1.1 200 OK"] * 2
+    body = b"hello" if late_body else b"ok"
+    assert got == [(b"HTTP/1.1 200 OK", b"ok"), (b"HTTP/1.1 200 OK", body)]
     [one] = [s for s in seen if s[1] == "/one" and s[2]]
-    [(conn, _, answered), retried] = [s for s in seen if s[1] == "/two"]
-    # on the connection kept alive after /one, then once more on a new one
-    assert conn == one[0] and not answered
-    assert retried[0] not in {c for c, _, _ in seen[: seen.index(retried)]} and retried[2]
+    [first, retried] = [s for s in seen if s[1] == "/two"]
+    # on the connection kept alive after /one, then once more on a new one, whole
+    assert first[0] == one[0] and not first[2]
+    assert retried[0] not in {s[0] for s in seen[: seen.index(retried)]} and retried[2]
+    assert retried[3] == (b"hello" if late_body else b"")
 
 
 async def test_app_gets_one_content_length_and_the_body():

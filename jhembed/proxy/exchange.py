@@ -162,7 +162,7 @@ class Exchange:
         if self.reused and self.req.received == 0 and not self.status and not self.client.closed:
             # a kept-alive connection the app had closed: once more, on a new one
             self.conn.exchange = None
-            self.conn = self.parser = self.outcome = None
+            self.conn = self.parser = self.outcome = self.req.sink = None  # body: buffered
             self.headers = []
             self.reason = b""
             self.task = self.front.loop.create_task(self._connect())
