@@ -157,6 +157,28 @@ def test_http_date_is_formatted_once_a_second(monkeypatch):
     assert wire.http_date() == "Tue, 14 Nov 2023 22:13:21 GMT"
 
 
+def test_answer_encoding_pure():
+    from jhembed.proxy import answers
+
+    own = [("Content-Security-Policy", "frame-ancestors 'self'"), ("X-Frame-Options", "x")]
+    answer = (404, [("Content-Type", "text/plain"), ("X-Frame-Options", "DENY")], b"nope")
+    head, _, body = answers.encode(answer, list(own), "GET", False, False).partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    # the answer's Content-Type first, its X-Frame-Options replacing the policy's
+    assert lines[0] == "HTTP/1.1 404 Not Found" and lines[1] == "Content-Type: text/plain"
+    assert "X-Frame-Options: DENY" in lines and "X-Frame-Options: x" not in lines
+    assert lines[-1] == "Content-Length: 4" and body == b"nope"
+    assert any(line.startswith("Date: ") for line in lines)
+    # HEAD: the length of the GET's body, no body; 204 and 304: neither
+    head_only = answers.encode(answer, list(own), "HEAD", False, False)
+    assert head_only.endswith(b"Content-Length: 4\r\n\r\n")
+    for status in (204, 304):
+        raw = answers.encode((status, [], b"x"), [], "GET", True, False)
+        assert b"Content-Length" not in raw and raw.endswith(b"Connection: close\r\n\r\n")
+    http10 = answers.encode((200, [], b""), [], "GET", False, True)
+    assert http10.endswith(b"Connection: keep-alive\r\n\r\n")
+
+
 async def test_add_slash_and_mount_redirects(front_factory):
     p = await front_factory()
     status, headers, body, closed = await p.send(_get("/user/x?a=1"))

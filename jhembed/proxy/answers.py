@@ -1,10 +1,10 @@
 """Every answer the proxy makes itself: one function per case, one text per case.
 
 Each function returns ``(status, headers, body)``: ``headers`` a list of
-``(name, value)`` pairs without framing headers, ``body`` bytes.  Whoever sends
-it (the front's exchange) adds ``Content-Length``, the header
-policy's own headers (CSP ``frame-ancestors``, CORS, ``X-JupyterHub-Version``)
-and ``Connection``.  Pages are HTML for browsers (``html=True``: the request
+``(name, value)`` pairs without framing headers, ``body`` bytes.  ``encode``
+puts one on the wire, with ``Date``, ``Content-Length``, the header policy's
+own headers (CSP ``frame-ancestors``, CORS, ``X-JupyterHub-Version``) and
+``Connection``.  Pages are HTML for browsers (``html=True``: the request
 accepts ``text/html``), plain text for others.  Pure: no I/O, no state.
 """
 
@@ -14,6 +14,7 @@ import json
 from html import escape
 
 from .child import RESTARTING, STARTING
+from .wire import NO_LENGTH, encode_head, http_date, reason_phrase
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">{refresh}
@@ -26,6 +27,35 @@ h1{{font-size:1.4em}}pre{{background:#f4f4f4;padding:.5em;overflow:auto}}</style
 
 # what tornado sent with a redirect; kept so that clients see the same answer
 _REDIRECT_TYPE = ("Content-Type", "text/html; charset=UTF-8")
+
+
+def encode(answer, own, method, close, http10):
+    """The bytes of ``answer``: the header policy's headers ``own`` (a list, extended) with
+    the answer's replacing those of the same name (as tornado's ``set_header``), ``Date``,
+    ``Content-Length`` (not for 204 and 304), no body for HEAD, ``Connection: close`` when
+    ``close``, else ``keep-alive`` for an HTTP/1.0 client."""
+    status, headers, body = answer
+    out = own
+    out.append(("Date", http_date()))
+    if headers and headers[0][0] == "Content-Type":
+        out.insert(0, headers[0])
+        headers = headers[1:]
+    index = {name.lower(): i for i, (name, _) in enumerate(out)}
+    for name, value in headers:
+        i = index.get(name.lower())
+        if i is None:
+            out.append((name, value))
+        else:
+            out[i] = (name, value)
+    if status not in NO_LENGTH:
+        out.append(("Content-Length", str(len(body))))
+    if method == "HEAD" or status in NO_LENGTH:
+        body = b""
+    if close:
+        out.append(("Connection", "close"))
+    elif http10:
+        out.append(("Connection", "keep-alive"))
+    return encode_head(f"HTTP/1.1 {status} {reason_phrase(status)}\r\n", out) + body
 
 
 def render(title, message, *, html, refresh=None, detail=None, links=()):

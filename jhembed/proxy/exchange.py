@@ -118,16 +118,14 @@ class Exchange:
     async def _connect(self):
         try:
             conn = await self.front.connect()
+            if self.client.closed:
+                self.front.release(conn)
+            else:
+                self._send(conn, False)
         except OSError as e:
             self._upstream_failed(e)
-            return
         except Exception:
             self._proxy_error()
-            return
-        if self.client.closed:
-            self.front.release(conn)
-            return
-        self._send(conn, False)
 
     def _send(self, conn, reused):
         front = self.front
@@ -477,32 +475,12 @@ class Exchange:
         """Send one of jhembed.proxy.answers, with the header policy's own headers and framing."""
         if self.head_sent or self.client.closed:
             return
-        status, headers, body = answer
         req = self.req
         front = self.front
         front.answered += 1
-        # as tornado's set_header: the answer's values replace the policy's of the same name
-        out = front.policy.own_headers(req.header("Origin"))
-        out.append(("Date", wire.http_date()))
-        if headers and headers[0][0] == "Content-Type":
-            out.insert(0, headers[0])
-            headers = headers[1:]
-        index = {name.lower(): i for i, (name, _) in enumerate(out)}
-        for name, value in headers:
-            i = index.get(name.lower())
-            if i is None:
-                out.append((name, value))
-            else:
-                out[i] = (name, value)
-        if status not in wire.NO_LENGTH:
-            out.append(("Content-Length", str(len(body))))
-        if req.method == "HEAD" or status in wire.NO_LENGTH:
-            body = b""
-        if self.close_after or not req.complete:
-            self.close_after = True
-            out.append(("Connection", "close"))
-        elif req.version == "1.0":
-            out.append(("Connection", "keep-alive"))
+        self.close_after = self.close_after or not req.complete
         self.head_sent = True
-        self.client.write(encode_head(f"HTTP/1.1 {status} {reason_phrase(status)}\r\n", out) + body)
-        front.log_answer(req, status, self.client.remote_ip, self.started)
+        own = front.policy.own_headers(req.header("Origin"))
+        http10 = req.version == "1.0"
+        self.client.write(answers.encode(answer, own, req.method, self.close_after, http10))
+        front.log_answer(req, answer[0], self.client.remote_ip, self.started)

@@ -99,10 +99,10 @@ class Front(Routing):
 
     def _check_timeouts(self):
         """The exchanges that saw no bytes from or to the app for ``request_timeout``: 504."""
+        self.ticker = self.loop.call_later(self.tick, self._check_timeouts)
         limit = self.loop.time() - self.fw.request_timeout
         for exchange in [e for e in self.waiting if e.last_read <= limit]:
             exchange.timed_out()
-        self.ticker = self.loop.call_later(self.tick, self._check_timeouts)
 
     def client_gone(self):
         """After a wave of closed connections, give the freed memory back to the system."""
