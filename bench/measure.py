@@ -201,6 +201,12 @@ async def websocket(base, seconds, headers):
     return out
 
 
+async def websocket_rate(base, seconds, headers):
+    """The 1 MiB in-flight echo rate alone (``websocket``'s ``msgs_per_s``): a further round."""
+    conns, window = WS_LOAD["1MiB"]
+    return await _in_flight(headers, "ws" + base[4:] + "ws", CHUNK, seconds, conns, window)
+
+
 # (connections, messages in flight per connection) for the websocket throughput figure
 WS_LOAD = {"small": (8, 32), "1MiB": (4, 2)}
 

@@ -291,7 +291,9 @@ def markdown(results):
     for n, reason in results.get("skipped", {}).items():
         lines.append(f"- `{n}`: **skipped**: {reason}")
     lines.append("- websocket msgs/s: echoed messages per second with 8 connections keeping 32 "
-                 "messages in flight each (1 MiB: 4 connections, 2 in flight); websocket p50: "
+                 "messages in flight each (1 MiB: 4 connections, 2 in flight; in the full run the "
+                 "median of 3 rounds, every contender in each, the rounds in results.json); "
+                 "websocket p50: "
                  "sequential round trips on one connection. The clients are Python (aiohttp), so "
                  "the `direct` column is the clients' ceiling, not the backend's.")  # fmt: skip
     voila = results.get("voila_spawn_to_first_byte_s")
