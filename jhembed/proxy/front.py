@@ -130,8 +130,7 @@ class Front(Routing):
         """Stop accepting; idle connections close, active ones finish."""
         if self.sweeper is not None:
             self.sweeper.cancel()
-            self.sweeper = self.ticker = None
-        self.waiting = set()  # exchanges awaiting the app, with a timeout (_check_timeouts)
+            self.sweeper = None
         for server in self.servers:
             server.close()
         for client in list(self.clients):
@@ -151,6 +150,9 @@ class Front(Routing):
             await asyncio.sleep(0.02)
 
     def close_all(self):
+        if self.ticker is not None:  # the exchanges draining until now still timed out
+            self.ticker.cancel()
+            self.ticker = None
         for client in list(self.clients):
             client.close()
         for conn in self.app_pool:
