@@ -22,6 +22,9 @@ PAIRS = [
     ("embedproxy", "jhsingle-native-proxy"),
     ("embedproxy", "direct"),
     ("embedproxy+auth", "direct"),
+    # the bare byte relay: what is left of the gap to direct once HTTP is taken away
+    ("embedproxy", "tcp-relay"),
+    ("tcp-relay", "direct"),
     # issue 15's candidates (bench/run.py --candidates); left out when not measured
     ("aiohttp-candidate+auth", "standaloneproxy+auth"),
     ("aiohttp-candidate+auth", "embedproxy+auth"),
@@ -30,7 +33,8 @@ PAIRS = [
 ]
 
 # issue 15 item 6: the speed floor a design must meet, for these contenders side by side
-FLOOR_CONTENDERS = ("embedproxy+auth", "aiohttp-candidate+auth")
+# (and tcp-relay as a reference: bytes only, what no asyncio proxy can go below)
+FLOOR_CONTENDERS = ("embedproxy+auth", "aiohttp-candidate+auth", "tcp-relay")
 
 
 def _get(fn, entry):
@@ -273,7 +277,8 @@ def markdown(results):
     fl = results.get("floor") or floor(results)
     if fl:
         names_fl = list(next(iter(fl.values())))
-        lines += ["", "**Issue 15 speed floor** (same run, with Hub auth):", "",
+        lines += ["", "**Issue 15 speed floor** (same run, with Hub auth; `tcp-relay`, without"
+                  " HTTP or auth, for reference):", "",
                   "| criterion | " + " | ".join(names_fl) + " |",
                   "|---|" + "---:|" * len(names_fl)]  # fmt: skip
         for label, row in fl.items():

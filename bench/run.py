@@ -113,6 +113,20 @@ def _jhsnp_skip():
 CONTENDERS = [
     {"name": "direct", "note": "the backend itself: the ceiling for every figure"},
     {
+        "name": "tcp-relay",
+        "argv": [
+            sys.executable,
+            str(HERE / "relay.py"),
+            "--port",
+            "{listen}",
+            "--backend",
+            "{backend}",
+        ],
+        "note": "bench/relay.py: a bare asyncio TCP byte relay (no HTTP, no login, no limits), the"
+        " reference for what any asyncio proxy's copies cost on this machine; a websocket through"
+        " jupyter-embedproxy is this plus a frame-size check",
+    },  # fmt: skip
+    {
         "name": "standaloneproxy",
         "argv": [
             _jupyter(),

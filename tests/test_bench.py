@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 OURS = ("embedproxy", "embedproxy+auth")
-PEERS = ("direct", "standaloneproxy", "standaloneproxy+auth")
+PEERS = ("direct", "tcp-relay", "standaloneproxy", "standaloneproxy+auth")
 
 
 def test_quick_bench_runs_every_contender(tmp_path):
