@@ -477,7 +477,8 @@ def _phases(cfg):
 
 def _websocket_median(entry):
     """The 1 MiB websocket rate: the median of its rounds (all kept in ``msgs_per_s_rounds``)."""
-    rounds = [entry.pop(k) for k in sorted(k for k in list(entry) if k.startswith("ws_1MiB_round"))]
+    keys = sorted((k for k in entry if k.startswith("ws_1MiB_round")), key=lambda k: int(k[13:]))
+    rounds = [entry.pop(k) for k in keys]
     big = entry.get("websocket", {}).get("1MiB")
     if big is not None and rounds:
         big["msgs_per_s_rounds"] = [big["msgs_per_s"], *rounds]
