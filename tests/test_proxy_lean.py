@@ -1,7 +1,7 @@
 """jhembed.proxy.lean: SQLAlchemy and JupyterHub's ORM stay out of the proxy until used.
 
 Every test that starts a real ``jupyter-embedproxy`` with Hub login runs with
-the placeholders (the console script's ``main`` registers them); these tests
+the placeholders (the console script, ``lean.command``, registers them); these tests
 check the mechanism itself, in a fresh interpreter each.
 """
 
